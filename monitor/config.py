@@ -1,0 +1,74 @@
+"""The one settings object: every knob, read from MONITOR_* environment variables.
+
+Nothing else in the library reads the environment; stages receive the values
+they need as arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from monitor.fetch import FetchLimits
+
+DEFAULT_USER_AGENT = (
+    "news-coverage-monitor/0.1 (+https://github.com/news-coverage-monitor; set MONITOR_USER_AGENT)"
+)
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field can be set as ``MONITOR_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
+
+    db: Path = Field(Path("data/monitor.duckdb"), description="DuckDB database file.")
+    feeds: Path = Field(Path("feeds.yaml"), description="Feed list (YAML).")
+    topics: Path = Field(Path("topics.yaml"), description="Topic profiles (YAML).")
+    alerts_file: Path = Field(Path("data/alerts.jsonl"), description="JSON-lines alert sink.")
+
+    user_agent: str = DEFAULT_USER_AGENT
+    fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts or CIDR ranges exempt from the private-address guard (comma-separated).",
+    )
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+    total_timeout_s: float = 30.0
+    max_feed_bytes: int = 10 * 1024 * 1024
+    max_page_bytes: int = 5 * 1024 * 1024
+    max_redirects: int = 5
+    concurrency: int = 16
+    per_host_concurrency: int = 2
+    page_max_attempts: int = 5
+
+    batch_size: int = Field(32, ge=1, description="Articles per fetch/extract/embed/store batch.")
+    embed_batch_size: int = 32
+    model_path: Path | None = Field(None, description="Sentence-transformers model dir; default: bundled.")
+    passage_words: int = 180
+    passage_overlap_words: int = 30
+
+    db_lock_timeout_s: float = Field(
+        60.0, description="How long a write waits for another process to release the database."
+    )
+
+    @field_validator("fetch_allow", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def fetch_limits(self) -> FetchLimits:
+        """The HTTP limits these settings describe."""
+        return FetchLimits(
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            total_timeout_s=self.total_timeout_s,
+            max_bytes=self.max_page_bytes,
+            max_redirects=self.max_redirects,
+            concurrency=self.concurrency,
+            per_host_concurrency=self.per_host_concurrency,
+        )

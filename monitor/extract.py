@@ -1,0 +1,232 @@
+"""Turn downloaded pages into articles: text and metadata with trafilatura."""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import py3langid
+import trafilatura
+import trafilatura.meta
+from charset_normalizer import from_bytes
+from trafilatura.settings import Document
+
+from monitor.models import Article, FetchStatus, PageFailure, PageFetch
+from monitor.sources import plausible_date
+
+MIN_TEXT_CHARS = 200
+# Tried in order until one yields MIN_TEXT_CHARS; the feed summary is the last resort.
+EXTRACTION_CHAIN: tuple[tuple[str, bool], ...] = (
+    ("trafilatura", False),  # (method name, favor_recall)
+    ("trafilatura-recall", True),
+)
+# trafilatura keeps module-level caches that grow with every page (its issue #216).
+RESET_CACHES_EVERY = 500
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
+
+
+class ExtractionFailed(Exception):
+    """Raised when a page yields no usable article text."""
+
+
+def decode_html(body: bytes, content_type: str | None) -> str:
+    """Decode a page: HTTP charset, then ``<meta charset>``, then detection.
+
+    Args:
+        body: raw page bytes.
+        content_type: the Content-Type header, if any.
+
+    Returns:
+        The page as text (undecodable bytes replaced).
+    """
+    for candidate in (_header_charset(content_type), _meta_charset(body[:4096])):
+        if candidate:
+            try:
+                return body.decode(candidate, errors="replace")
+            except LookupError:
+                continue
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        best = from_bytes(body).best()
+        return str(best) if best is not None else body.decode("utf-8", errors="replace")
+
+
+def _header_charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return _valid_codec(value.strip().strip("\"'"))
+    return None
+
+
+def _meta_charset(head: bytes) -> str | None:
+    found = _META_CHARSET.search(head)
+    return _valid_codec(found.group(1).decode("ascii", "ignore")) if found else None
+
+
+def _valid_codec(name: str) -> str | None:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def detect_language(text: str) -> str | None:
+    """Detect the language of a text with py3langid's bundled model.
+
+    Returns:
+        An ISO 639-1 code, or None for text too short to judge.
+    """
+    sample = text[:2000]
+    if len(sample.strip()) < 20:
+        return None
+    code, _score = py3langid.classify(sample)
+    return str(code)
+
+
+def _parse_page_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def run_trafilatura(html: str, url: str | None, favor_recall: bool = False) -> Document | None:
+    """Run trafilatura with metadata, without comment sections.
+
+    Args:
+        html: the decoded page.
+        url: the page URL (helps metadata and relative links).
+        favor_recall: prefer more text over less noise.
+
+    Returns:
+        trafilatura's document, or None when it found nothing.
+    """
+    doc = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=False,
+        favor_recall=favor_recall,
+    )
+    return doc if isinstance(doc, Document) else None
+
+
+def extract_article(page: PageFetch, now: datetime | None = None) -> Article:
+    """Extract one article from a downloaded page.
+
+    Tries trafilatura's default settings, then its recall-oriented settings, then
+    the feed entry's own summary; text shorter than ``MIN_TEXT_CHARS`` counts as failed.
+
+    Args:
+        page: the page fetch (with body) and the entry that pointed at it.
+        now: current time, used as first-seen date and to reject future dates.
+
+    Returns:
+        The article.
+
+    Raises:
+        ExtractionFailed: no step produced enough text.
+    """
+    now = now or datetime.now(UTC)
+    entry, fetch = page.entry, page.fetch
+    html = decode_html(fetch.body or b"", fetch.content_type)
+    doc: Document | None = None
+    method = ""
+    for name, favor_recall in EXTRACTION_CHAIN:
+        method = name
+        doc = run_trafilatura(html, fetch.final_url, favor_recall=favor_recall)
+        if doc is not None and len((doc.text or "").strip()) >= MIN_TEXT_CHARS:
+            break
+    text = (doc.text or "").strip() if doc is not None else ""
+    if len(text) < MIN_TEXT_CHARS:
+        summary = entry.summary or ""
+        if len(summary) < MIN_TEXT_CHARS:
+            raise ExtractionFailed(
+                f"extracted {len(text)} characters (feed summary {len(summary)}); need {MIN_TEXT_CHARS}"
+            )
+        text, method = summary, "feed-summary"
+
+    published, date_method = entry.published_at, "feed"
+    if published is None:
+        page_date = _parse_page_date(doc.date if doc is not None else None)
+        if page_date is not None and plausible_date(page_date, now):
+            published, date_method = page_date, "page-metadata"
+        else:
+            published, date_method = now, "first-seen"
+
+    title = (doc.title if doc is not None else None) or entry.title
+    language = (doc.language if doc is not None else None) or detect_language(text)
+    return Article(
+        article_id=entry.article_id,
+        canonical_url=entry.canonical_url,
+        url=entry.url,
+        source_id=entry.source_id,
+        title=title,
+        author=doc.author if doc is not None else None,
+        published_at=published,
+        date_method=date_method,
+        language=language,
+        site_name=doc.sitename if doc is not None else None,
+        text=text,
+        word_count=len(text.split()),
+        extract_method=method,
+        fetched_at=now,
+    )
+
+
+def extract_batch(
+    pages: Iterable[PageFetch], now: datetime | None = None
+) -> tuple[list[Article], list[PageFailure]]:
+    """Extract a batch of pages; failures are returned, not raised.
+
+    Args:
+        pages: downloaded pages (status OK).
+        now: current time.
+
+    Returns:
+        The articles and the pages that failed extraction.
+    """
+    articles: list[Article] = []
+    failures: list[PageFailure] = []
+    for count, page in enumerate(pages, start=1):
+        try:
+            articles.append(extract_article(page, now))
+        except ExtractionFailed as exc:
+            failures.append(PageFailure(page.entry, FetchStatus.PERMANENT, page.fetch.http_status, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a parser bug on one hostile page must not sink the batch
+            failures.append(
+                PageFailure(
+                    page.entry,
+                    FetchStatus.PERMANENT,
+                    page.fetch.http_status,
+                    f"extractor crashed: {type(exc).__name__}: {exc}",
+                )
+            )
+        if count % RESET_CACHES_EVERY == 0:
+            reset_extractor_caches()
+    reset_extractor_caches()
+    return articles, failures
+
+
+def reset_extractor_caches() -> None:
+    """Empty trafilatura's and htmldate's module caches so memory stays flat on long runs."""
+    # htmldate logs an ERROR for one cache it cannot clear in this version; it is harmless.
+    htmldate_log = logging.getLogger("htmldate.meta")
+    previous = htmldate_log.level
+    htmldate_log.setLevel(logging.CRITICAL)
+    try:
+        trafilatura.meta.reset_caches()
+    finally:
+        htmldate_log.setLevel(previous)

@@ -1,0 +1,195 @@
+"""Frozen records that travel between stages.
+
+Third-party structures (feedparser dicts, trafilatura documents, httpx responses)
+are parsed into these at the edge and never travel further in.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from monitor.urls import stable_id
+
+
+class FetchStatus(enum.StrEnum):
+    """Outcome class of one HTTP fetch, recorded for every feed poll and page download."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A feed a user asked to watch, as written in feeds.yaml."""
+
+    name: str
+    url: str
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def source_id(self) -> str:
+        """Stable id of the feed, derived from its URL."""
+        return stable_id(self.url)
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the database remembers about a feed between polls."""
+
+    source_id: str
+    etag: str | None = None
+    last_modified: str | None = None
+    consecutive_failures: int = 0
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One HTTP GET after redirects, size caps and content checks."""
+
+    url: str
+    final_url: str
+    status: FetchStatus
+    http_status: int | None = None
+    content_type: str | None = None
+    body: bytes | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a feed, parsed from feedparser's output."""
+
+    source_id: str
+    url: str
+    canonical_url: str
+    title: str | None
+    published_at: datetime | None
+    summary: str | None
+
+    @property
+    def article_id(self) -> str:
+        """Id of the article this entry points at (from its canonical URL)."""
+        return stable_id(self.canonical_url)
+
+
+@dataclass(frozen=True)
+class FeedPoll:
+    """Result of polling one feed: the fetch outcome and the entries parsed from it."""
+
+    feed: Feed
+    fetch: FetchResult
+    entries: tuple[Entry, ...] = ()
+    parse_error: str | None = None
+    bozo: bool = False
+
+    @property
+    def status(self) -> FetchStatus:
+        """Fetch status, downgraded to permanent when the body could not be parsed."""
+        if self.parse_error is not None:
+            return FetchStatus.PERMANENT
+        return self.fetch.status
+
+    @property
+    def error(self) -> str | None:
+        """Human-readable reason for a failed poll, if any."""
+        return self.parse_error or self.fetch.error
+
+
+@dataclass(frozen=True)
+class PageFetch:
+    """A downloaded article page, paired with the feed entry that pointed at it."""
+
+    entry: Entry
+    fetch: FetchResult
+
+
+@dataclass(frozen=True)
+class Article:
+    """An extracted article, identified by its canonical URL."""
+
+    article_id: str
+    canonical_url: str
+    url: str
+    source_id: str
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    date_method: str
+    language: str | None
+    site_name: str | None
+    text: str
+    word_count: int
+    extract_method: str
+    fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class PageFailure:
+    """An entry whose page could not be turned into an article, and why."""
+
+    entry: Entry
+    status: FetchStatus
+    http_status: int | None
+    error: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk of an article's text with its embedding."""
+
+    article_id: str
+    seq: int
+    text: str
+    vector: np.ndarray = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """An analyst's topic profile, loaded from topics.yaml."""
+
+    topic_id: str
+    name: str
+    description: str
+    exemplars: tuple[str, ...]
+    negatives: tuple[str, ...] = ()
+    threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class Match:
+    """An article whose score against a topic reached the topic's threshold."""
+
+    article_id: str
+    topic_id: str
+    score: float
+    threshold: float
+    best_passage_seq: int
+    best_passage: str
+    exemplar: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A notification about one match, waiting in the outbox or delivered."""
+
+    alert_id: str
+    article_id: str
+    topic_id: str
+    topic_name: str
+    score: float
+    title: str | None
+    url: str
+    site_name: str | None
+    published_at: datetime | None
+    passage: str

@@ -1,0 +1,125 @@
+"""Topic profiles: what analysts track, loaded and validated from topics.yaml."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.models import Topic
+
+TOPIC_KEYS = frozenset({"id", "name", "description", "exemplars", "exemplar_files", "negatives", "threshold"})
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+MIN_PARAGRAPH_CHARS = 80
+
+
+class TopicConfigError(ValueError):
+    """Raised when topics.yaml is missing, malformed, or names a missing file."""
+
+
+def load_topics(path: Path) -> list[Topic]:
+    """Load and validate topic profiles.
+
+    Args:
+        path: a YAML file with a top-level ``topics:`` list. Each topic has
+            ``id``, ``name``, ``description``, ``threshold`` and ``exemplars``,
+            and optionally ``exemplar_files`` (paths relative to the YAML file,
+            split into paragraphs) and ``negatives``.
+
+    Returns:
+        The topics in file order.
+
+    Raises:
+        TopicConfigError: the file or an exemplar file is missing, or a key is
+            unknown, missing or of the wrong type.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise TopicConfigError(f"topics file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise TopicConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("topics"), list) or not raw["topics"]:
+        raise TopicConfigError(f"{path}: expected a non-empty top-level 'topics:' list")
+    topics: list[Topic] = []
+    ids: set[str] = set()
+    for i, item in enumerate(raw["topics"], start=1):
+        topic = _parse_topic(item, f"{path}: topic #{i}", path.parent)
+        if topic.topic_id in ids:
+            raise TopicConfigError(f"{path}: duplicate topic id {topic.topic_id!r}")
+        ids.add(topic.topic_id)
+        topics.append(topic)
+    return topics
+
+
+def _parse_topic(item: Any, where: str, base: Path) -> Topic:
+    if not isinstance(item, Mapping):
+        raise TopicConfigError(f"{where}: expected a mapping")
+    unknown = set(item) - TOPIC_KEYS
+    if unknown:
+        raise TopicConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TOPIC_KEYS)}")
+    for key in ("id", "name", "description", "threshold", "exemplars"):
+        if key not in item:
+            raise TopicConfigError(f"{where}: missing required key {key!r}")
+    topic_id = item["id"]
+    if not isinstance(topic_id, str) or not _ID_RE.match(topic_id):
+        raise TopicConfigError(f"{where}: 'id' must be lower-case letters, digits, '-' or '_'")
+    where = f"{where} ({topic_id})"
+    threshold = item["threshold"]
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not -1 <= threshold <= 1:
+        raise TopicConfigError(f"{where}: 'threshold' must be a number between -1 and 1")
+    exemplars = _strings(item["exemplars"], "exemplars", where)
+    for name in _strings(item.get("exemplar_files", []), "exemplar_files", where):
+        exemplars.extend(read_exemplar_file(base / name, where))
+    if not exemplars:
+        raise TopicConfigError(f"{where}: needs at least one exemplar")
+    return Topic(
+        topic_id=topic_id,
+        name=str(item["name"]),
+        description=str(item["description"]).strip(),
+        exemplars=tuple(exemplars),
+        negatives=tuple(_strings(item.get("negatives", []), "negatives", where)),
+        threshold=float(threshold),
+    )
+
+
+def _strings(value: Any, key: str, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise TopicConfigError(f"{where}: {key!r} must be a list of non-empty strings")
+    return [" ".join(v.split()) for v in value]
+
+
+def read_exemplar_file(path: Path, where: str = "") -> list[str]:
+    """Read an exemplar article and split it into paragraph exemplars.
+
+    Args:
+        path: a plain-text file; paragraphs are separated by blank lines.
+        where: context for the error message.
+
+    Returns:
+        Paragraphs long enough to carry meaning (short lines such as headlines are
+        merged into the next paragraph).
+
+    Raises:
+        TopicConfigError: the file does not exist.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise TopicConfigError(f"{where}: exemplar file not found: {path}") from exc
+    paragraphs: list[str] = []
+    pending = ""
+    for block in re.split(r"\n\s*\n", text):
+        block = " ".join(block.split())
+        if not block:
+            continue
+        pending = f"{pending} {block}".strip()
+        if len(pending) >= MIN_PARAGRAPH_CHARS:
+            paragraphs.append(pending)
+            pending = ""
+    if pending:
+        paragraphs.append(pending)
+    return paragraphs

@@ -1,0 +1,130 @@
+"""URL canonicalisation and stable ids.
+
+An article is identified by its canonical URL, so everything that decides
+"have we seen this before" goes through :func:`canonicalize`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+# Query parameters that only identify the click, never the document.
+# Kept in one place so that canonicalisation and its tests agree.
+TRACKING_PARAMS: frozenset[str] = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "mc_cid",
+        "mc_eid",
+        "ocid",
+        "cmpid",
+        "icid",
+        "ito",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
+        "at_medium",
+        "at_campaign",
+        "at_custom1",
+        "at_custom2",
+        "at_custom3",
+        "at_custom4",
+        "taid",
+        "_ga",
+        "_gl",
+        "igshid",
+        "smid",
+        "smtyp",
+        "ref_src",
+        "xtor",
+    }
+)
+TRACKING_PREFIXES: tuple[str, ...] = ("utm_", "pk_", "mtm_", "hsa_", "_hs")
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+
+
+class InvalidURL(ValueError):
+    """Raised when a string is not an absolute http(s) URL."""
+
+
+def is_tracking_param(name: str) -> bool:
+    """Tell whether a query parameter name only tracks the click.
+
+    Args:
+        name: the parameter name as it appears in the query string.
+
+    Returns:
+        True when the parameter is dropped by :func:`canonicalize`.
+    """
+    lowered = name.lower()
+    return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+
+
+def canonicalize(url: str) -> str:
+    """Return the canonical form of an article or feed URL.
+
+    Lower-cases scheme and host, drops the fragment, default ports and tracking
+    parameters, sorts the remaining query and normalises percent-escapes.
+    Applying it twice gives the same result as applying it once.
+
+    Args:
+        url: an absolute http or https URL.
+
+    Returns:
+        The canonical URL.
+
+    Raises:
+        InvalidURL: the URL is not absolute http(s) or has no host.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        raise InvalidURL(f"not an http(s) URL: {url!r}")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise InvalidURL(f"URL has no host: {url!r}")
+    try:
+        host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        host = host.lower()
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"bad port in URL: {url!r}") from exc
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    path = _normalise_path(parts.path)
+    query_pairs = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)
+    ]
+    query = urlencode(sorted(query_pairs), doseq=True, quote_via=quote)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _normalise_path(path: str) -> str:
+    # Re-quote so that "%7E" and "~" or "a b" and "a%20b" compare equal.
+    path = quote(unquote(path), safe="/:@!$&'()*+,;=~-._")
+    return path or "/"
+
+
+def stable_id(canonical_url: str) -> str:
+    """Derive a short stable id from a canonical URL.
+
+    Args:
+        canonical_url: output of :func:`canonicalize` (or a feed URL).
+
+    Returns:
+        16 hex characters of the URL's SHA-256.
+    """
+    return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:16]
