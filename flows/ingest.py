@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -20,7 +21,7 @@ from monitor.embed import Embedder, embed_articles
 from monitor.fetch import fetch_pages, open_fetcher
 from monitor.guard import AddressGuard
 from monitor.match import TopicMatcher
-from monitor.models import Entry, Feed, FeedPoll, FeedState, FetchStatus, Topic
+from monitor.models import Entry, Feed, FeedPoll, FeedState, FetchStatus, PageFailure, PageFetch, Topic
 from monitor.topics import load_topics
 
 
@@ -69,8 +70,8 @@ def record_polls(settings: Settings, run_id: str, polls: list[FeedPoll]) -> list
 
 
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def download(settings: Settings, entries: Sequence[Entry]) -> tuple[list, list]:
-    async def run() -> tuple[list, list]:
+def download(settings: Settings, entries: Sequence[Entry]) -> tuple[list[PageFetch], list[PageFailure]]:
+    async def run() -> tuple[list[PageFetch], list[PageFailure]]:
         guard = AddressGuard(settings.fetch_allow)
         async with open_fetcher(settings.fetch_limits(), guard, settings.user_agent) as fetcher:
             return await fetch_pages(fetcher, entries, settings.max_page_bytes)
@@ -82,27 +83,32 @@ def download(settings: Settings, entries: Sequence[Entry]) -> tuple[list, list]:
 def process_batch(
     settings: Settings,
     run_id: str,
-    pages: list,
-    download_failures: list,
+    pages: list[PageFetch],
+    download_failures: list[PageFailure],
     embedder: Embedder,
     matcher: TopicMatcher,
 ) -> dict[str, int]:
     articles, extract_failures = extract.extract_batch(pages)
     passages = embed_articles(embedder, articles, settings.passage_words, settings.passage_overlap_words)
     matches = matcher.match(passages)
+    failures = [*download_failures, *extract_failures]
     with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
-        counts = store.save_batch(
-            con, run_id, articles, passages, matches, [*download_failures, *extract_failures], embedder.name
-        )
-    counts["pages_failed"] = len(download_failures) + len(extract_failures)
-    return counts
+        saved = store.save_batch(con, run_id, articles, passages, matches, failures, embedder.name)
+    return {
+        "pages_fetched": len(pages),
+        "pages_failed": len(failures),
+        "articles_stored": saved["articles"],
+        "passages_stored": saved["passages"],
+        "matches_new": saved["matches"],
+        "alerts_new": saved["alerts"],
+    }
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def deliver_alerts(settings: Settings) -> int:
     with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
         pending = store.pending_alerts(con)
-    delivery = alerts.deliver_to_file(pending, settings.alerts_file)
+    delivery = alerts.deliver_to_file(pending, settings.alerts_path)
     with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
         store.mark_alerts(con, delivery.delivered, delivery.failed, delivery.channel)
     return len(delivery.delivered)
@@ -137,7 +143,7 @@ def ingest(
     Raises:
         AllFeedsFailed: every feed failed to poll (the run is recorded as failed).
     """
-    overrides = {
+    overrides: dict[str, Any] = {
         k: v
         for k, v in dict(
             db=db, feeds=feeds, topics=topics, alerts_file=alerts_file, fetch_allow=fetch_allow
@@ -151,9 +157,32 @@ def ingest(
     topic_list = load_topics(settings.topics)
     run_id, states = prepare(settings, feed_list, topic_list)
     summary = RunSummary(run_id)
-    counts = summary.counts
-    log.info("run %s: polling %d feeds", run_id, len(feed_list))
+    try:
+        _run_stages(settings, summary, feed_list, topic_list, states)
+    except BaseException as exc:
+        # Record why the run stopped (a failed feed list, a held database, Ctrl-C),
+        # then let Prefect mark the flow run failed or cancelled.
+        finish(settings, summary, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    finish(settings, summary, "completed", None)
+    c = summary.counts
+    log.info(
+        "run %s done: %d articles, %d matches, %d alerts delivered",
+        run_id, c.get("articles_stored", 0), c.get("matches_new", 0), c.get("alerts_delivered", 0),
+    )  # fmt: skip
+    return summary
 
+
+def _run_stages(
+    settings: Settings,
+    summary: RunSummary,
+    feed_list: list[Feed],
+    topic_list: list[Topic],
+    states: dict[str, FeedState],
+) -> None:
+    log = get_run_logger()
+    counts = summary.counts
+    log.info("run %s: polling %d feeds", summary.run_id, len(feed_list))
     polls = poll_feeds(settings, feed_list, states)
     ok = [p for p in polls if p.status is FetchStatus.OK]
     not_modified = [p for p in polls if p.status is FetchStatus.NOT_MODIFIED]
@@ -170,17 +199,15 @@ def ingest(
         feeds_failed=len(failed),
         entries_seen=sum(len(p.entries) for p in polls),
     )
-    todo = record_polls(settings, run_id, polls)
+    todo = record_polls(settings, summary.run_id, polls)
     counts["entries_new"] = len(todo)
     log.info(
         "polled %d feeds: %d ok, %d not modified, %d failed; %d entries, %d new",
         len(polls), len(ok), len(not_modified), len(failed), counts["entries_seen"], len(todo),
     )  # fmt: skip
-
     if polls and len(failed) == len(polls):
-        error = f"all {len(polls)} feeds failed: " + "; ".join(f"{n}: {e}" for n, e in summary.failed_feeds)
-        finish(settings, summary, "failed", error)
-        raise AllFeedsFailed(error)
+        reasons = "; ".join(f"{name}: {error}" for name, error in summary.failed_feeds)
+        raise AllFeedsFailed(f"all {len(polls)} feeds failed: {reasons}")
 
     if todo:
         embedder = Embedder(settings.model_path, settings.embed_batch_size)
@@ -188,25 +215,13 @@ def ingest(
         batches = _batches(todo, settings.batch_size)
         for number, batch in enumerate(batches, start=1):
             pages, download_failures = download(settings, batch)
-            result = process_batch(settings, run_id, pages, download_failures, embedder, matcher)
-            counts["pages_fetched"] = counts.get("pages_fetched", 0) + len(pages)
-            for key, name in (
-                ("pages_failed", "pages_failed"),
-                ("articles", "articles_stored"),
-                ("passages", "passages_stored"),
-                ("matches", "matches_new"),
-                ("alerts", "alerts_new"),
-            ):
-                counts[name] = counts.get(name, 0) + result.get(key, 0)
+            result = process_batch(settings, summary.run_id, pages, download_failures, embedder, matcher)
+            for name, value in result.items():
+                counts[name] = counts.get(name, 0) + value
             log.info(
                 "batch %d/%d: %d pages, %d failed, %d articles stored, %d new matches",
-                number, len(batches), len(pages), result["pages_failed"], result["articles"], result["matches"],
+                number, len(batches), result["pages_fetched"], result["pages_failed"],
+                result["articles_stored"], result["matches_new"],
             )  # fmt: skip
 
     counts["alerts_delivered"] = deliver_alerts(settings)
-    finish(settings, summary, "completed", None)
-    log.info(
-        "run %s done: %d articles, %d matches, %d alerts delivered",
-        run_id, counts.get("articles_stored", 0), counts.get("matches_new", 0), counts["alerts_delivered"],
-    )  # fmt: skip
-    return summary

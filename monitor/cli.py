@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -86,7 +87,7 @@ def _pipeline_options(p: argparse.ArgumentParser, settings: Any, db_default: Pat
     )
     p.add_argument(
         "--alerts-file", type=Path, default=None,
-        help="JSON-lines alert sink (default: alerts.jsonl beside the database)",
+        help="JSON-lines alert sink (default: <db name>.alerts.jsonl beside the database)",
     )  # fmt: skip
 
 
@@ -98,11 +99,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     handlers = {"run": cmd_run, "demo": cmd_demo, "sql": cmd_sql}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except BrokenPipeError:
+        # Output piped into `head` and cut short: not an error worth a traceback.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream for interpreter exit
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("monitor: interrupted", file=sys.stderr)
+        return 130
 
 
 def _alerts_file(args: argparse.Namespace) -> Path:
-    return args.alerts_file or args.db.with_name("alerts.jsonl")
+    from monitor.config import Settings
+
+    return Settings(db=args.db, alerts_file=args.alerts_file).alerts_path
 
 
 def _run_flow(args: argparse.Namespace, feeds: Path, allow: list[str] | None) -> int:
@@ -251,6 +262,8 @@ def print_table(
     """
 
     def cell(value: Any) -> str:
+        if isinstance(value, datetime):
+            value = value.strftime("%Y-%m-%d %H:%M")
         text = "" if value is None else " ".join(str(value).split())
         return text if len(text) <= max_width else text[: max_width - 1] + "…"
 

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     db: Path = Field(Path("data/monitor.duckdb"), description="DuckDB database file.")
     feeds: Path = Field(Path("feeds.yaml"), description="Feed list (YAML).")
     topics: Path = Field(Path("topics.yaml"), description="Topic profiles (YAML).")
-    alerts_file: Path = Field(Path("data/alerts.jsonl"), description="JSON-lines alert sink.")
+    alerts_file: Path | None = Field(
+        None, description="JSON-lines alert sink; default: <db name>.alerts.jsonl beside the database."
+    )
 
     user_agent: str = DEFAULT_USER_AGENT
     fetch_allow: Annotated[list[str], NoDecode] = Field(
@@ -60,6 +62,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @property
+    def alerts_path(self) -> Path:
+        """Where alerts are appended: ``alerts_file``, or beside the database."""
+        return self.alerts_file or self.db.with_suffix(".alerts.jsonl")
 
     def fetch_limits(self) -> FetchLimits:
         """The HTTP limits these settings describe."""

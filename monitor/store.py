@@ -150,6 +150,12 @@ def start_run(con: duckdb.DuckDBPyConnection, flow_run_id: str | None = None) ->
     """Record the start of a run and return its id."""
     started = _now()
     run_id = f"{started:%Y%m%dT%H%M%S}-{stable_id(str(time.time_ns()))[:6]}"
+    # A run still marked running was killed: ingest runs one at a time per database
+    # (the deployment's concurrency limit), so nothing else can be running now.
+    con.execute(
+        "UPDATE runs SET status = 'abandoned', error = 'process ended before the run finished' "
+        "WHERE status = 'running'"
+    )
     con.execute(
         "INSERT INTO runs (run_id, flow_run_id, started_at, status) VALUES (?, ?, ?, 'running')",
         [run_id, flow_run_id, started],

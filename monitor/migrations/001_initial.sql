@@ -116,7 +116,7 @@ CREATE TABLE runs (
     flow_run_id      VARCHAR,
     started_at       TIMESTAMPTZ NOT NULL,
     finished_at      TIMESTAMPTZ,
-    status           VARCHAR NOT NULL,          -- running | completed | failed
+    status           VARCHAR NOT NULL,          -- running | completed | failed | abandoned
     feeds_total      INTEGER,
     feeds_ok         INTEGER,
     feeds_not_modified INTEGER,

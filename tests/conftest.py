@@ -1,0 +1,60 @@
+"""Shared fixtures: one Prefect harness, one embedding model, local HTTP servers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from monitor.demo import serve_sample_site
+from monitor.embed import Embedder
+from tests.servers import ScriptedServer
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """A throw-away Prefect API for the whole session (it takes ~10 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real bundled embedding model, loaded once."""
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def sample_site() -> Iterator[str]:
+    """The bundled sample news site on a free loopback port; yields its origin."""
+    with serve_sample_site(port=0) as base:
+        yield base
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[ScriptedServer]:
+    """A local HTTP server whose routes each test scripts (misbehaviour included)."""
+    with ScriptedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port with nothing listening on it."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
