@@ -25,8 +25,9 @@ run: $(STAMP) ## one ingest cycle over feeds.yaml into data/monitor.duckdb
 demo: $(STAMP) ## the pipeline against the bundled sample site on 127.0.0.1
 	$(BIN)/monitor demo
 
-test: $(STAMP) ## the test suite
-	$(BIN)/pytest
+test: $(STAMP) ## the test suite (pytest's exit 5, "no tests collected", counts as a failure)
+	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
