@@ -23,6 +23,15 @@ EXTRACTION_CHAIN: tuple[tuple[str, bool], ...] = (
     ("trafilatura", False),  # (method name, favor_recall)
     ("trafilatura-recall", True),
 )
+# htmldate settings: keep the time of day, prefer the original publication date, and do
+# not guess from loose text such as a footer's copyright year. The upper bound is left
+# open so that the future-date check happens in one place (plausible_date) against `now`.
+DATE_PARAMS = {
+    "extensive_search": False,
+    "original_date": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+    "max_date": "2200-12-31",
+}
 # trafilatura keeps module-level caches that grow with every page (its issue #216).
 RESET_CACHES_EVERY = 500
 
@@ -119,6 +128,7 @@ def run_trafilatura(html: str, url: str | None, favor_recall: bool = False) -> D
         include_comments=False,
         include_tables=False,
         favor_recall=favor_recall,
+        date_extraction_params=DATE_PARAMS,
     )
     return doc if isinstance(doc, Document) else None
 

@@ -148,7 +148,7 @@ class Fetcher:
             The result; never raises for network or server faults.
         """
         started = time.monotonic()
-        cap = max_bytes or self.limits.max_bytes
+        cap = self.limits.max_bytes if max_bytes is None else max_bytes
         try:
             async with asyncio.timeout(self.limits.total_timeout_s):
                 result = await self._follow(url, accept_types, etag, last_modified, cap)
@@ -158,6 +158,10 @@ class Fetcher:
                 final_url=url,
                 status=FetchStatus.TEMPORARY,
                 error=f"timed out after {self.limits.total_timeout_s:g} s in total",
+            )
+        except Exception as exc:  # noqa: BLE001 - one odd URL or server must never end a run
+            result = FetchResult(
+                url=url, final_url=url, status=FetchStatus.PERMANENT, error=f"{type(exc).__name__}: {exc}"
             )
         return dataclasses.replace(result, elapsed_s=time.monotonic() - started)
 
@@ -213,6 +217,10 @@ class Fetcher:
                                 url, current, FetchStatus.PERMANENT, code, error="redirect without Location"
                             )
                         return urljoin(current, location.strip())
+                    if 300 <= code < 400 and code != 304:
+                        return FetchResult(
+                            url, current, FetchStatus.PERMANENT, code, error=f"unsupported HTTP {code}"
+                        )
                     ctype = resp.headers.get("content-type")
                     base = dict(url=url, final_url=current, http_status=code, content_type=ctype)
                     if code == 304:

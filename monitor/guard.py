@@ -20,6 +20,7 @@ from monitor.urls import ALLOWED_SCHEMES
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 class BlockedAddress(Exception):
@@ -73,16 +74,29 @@ class AddressGuard:
         Raises:
             BlockedAddress: the URL may not be fetched.
         """
-        parsed = httpx.URL(url)
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise BlockedAddress(f"invalid URL {url!r}: {exc}") from exc
         if parsed.scheme not in ALLOWED_SCHEMES:
             raise BlockedAddress(f"scheme {parsed.scheme or '(none)'!r} is not allowed: {url}")
         if not parsed.host:
             raise BlockedAddress(f"URL has no host: {url}")
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise BlockedAddress(f"port {parsed.port} is out of range: {url}")
 
     def is_public(self, address: IPAddress) -> bool:
-        """Tell whether an address is globally routable unicast."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
+        """Tell whether an address is globally routable unicast.
+
+        IPv6 forms that wrap an IPv4 address (mapped, NAT64, 6to4) are judged by
+        the IPv4 address inside, so 64:ff9b::a9fe:a9fe is as private as 169.254.169.254.
+        """
+        if isinstance(address, ipaddress.IPv6Address):
+            embedded = address.ipv4_mapped or address.sixtofour
+            if embedded is None and address in NAT64:
+                embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+            if embedded is not None:
+                address = embedded
         return address.is_global and not address.is_multicast
 
     def address_allowed(self, address: IPAddress) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 import calendar
 import html
 import re
+import xml.sax
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,10 +137,16 @@ def parse_feed(feed: Feed, fetch: FetchResult, now: datetime | None = None) -> F
         headers["content-type"] = fetch.content_type
     parsed = feedparser.parse(fetch.body or b"", response_headers=headers)
     bozo = bool(parsed.get("bozo"))
+    problem = parsed.get("bozo_exception")
     if not parsed.get("version") and not parsed.entries:
-        reason = parsed.get("bozo_exception") or "no feed found"
-        return FeedPoll(feed=feed, fetch=fetch, parse_error=f"not a feed: {reason}", bozo=bozo)
+        return FeedPoll(
+            feed=feed, fetch=fetch, parse_error=f"not a feed: {problem or 'no feed found'}", bozo=bozo
+        )
     entries = tuple(entries_from(parsed.entries, feed.source_id, fetch.final_url, now))
+    if not entries and isinstance(problem, xml.sax.SAXException):
+        # Cut off before its first complete item: a broken feed, not a quiet one.
+        error = f"malformed feed with no usable entries: {problem}"
+        return FeedPoll(feed=feed, fetch=fetch, parse_error=error, bozo=bozo)
     return FeedPoll(feed=feed, fetch=fetch, entries=entries, bozo=bozo)
 
 
@@ -156,10 +163,10 @@ def entries_from(
         link = _entry_link(item)
         if not link:
             continue
-        url = urljoin(base_url, link.strip())
         try:
+            url = urljoin(base_url, link.strip())
             canonical = canonicalize(url)
-        except InvalidURL:
+        except (InvalidURL, ValueError):
             continue
         if canonical in seen:
             continue

@@ -6,6 +6,7 @@ An article is identified by its canonical URL, so everything that decides
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -86,17 +87,23 @@ def canonicalize(url: str) -> str:
     Raises:
         InvalidURL: the URL is not absolute http(s) or has no host.
     """
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+    except ValueError as exc:  # unbalanced brackets, bad IPv6 literal, invalid characters
+        raise InvalidURL(f"malformed URL {url!r}: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         raise InvalidURL(f"not an http(s) URL: {url!r}")
-    host = (parts.hostname or "").rstrip(".")
+    host = (hostname or "").rstrip(".")
     if not host:
         raise InvalidURL(f"URL has no host: {url!r}")
-    try:
-        host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        host = host.lower()
+    with contextlib.suppress(UnicodeError):  # keep a host IDNA cannot encode as it is
+        host = host.encode("idna").decode("ascii")
+    # IDNA maps ideographic full stops to "."; strip again so canonicalising twice is stable.
+    host = host.lower().rstrip(".")
+    if not host:
+        raise InvalidURL(f"URL has no host: {url!r}")
     try:
         port = parts.port
     except ValueError as exc:
