@@ -1,0 +1,36 @@
+"""DuckDB storage: migrations, short write windows, and bulk writes through Arrow.
+
+All SQL the pipeline runs lives in this package, so a different backend (DuckLake)
+would change these modules only. Writes are batched through Arrow tables; DuckDB's
+row-by-row ``executemany`` is thousands of times slower.
+"""
+
+from monitor.store.articles import record_failures, save_batch, save_topics
+from monitor.store.db import DatabaseBusy, DatabaseMissing, connect, migrate
+from monitor.store.feeds import (
+    RUN_COUNTERS,
+    entries_to_fetch,
+    finish_run,
+    record_polls,
+    start_run,
+    sync_sources,
+)
+from monitor.store.outbox import mark_alerts, pending_alerts
+
+__all__ = [
+    "RUN_COUNTERS",
+    "DatabaseBusy",
+    "DatabaseMissing",
+    "connect",
+    "entries_to_fetch",
+    "finish_run",
+    "mark_alerts",
+    "migrate",
+    "pending_alerts",
+    "record_failures",
+    "record_polls",
+    "save_batch",
+    "save_topics",
+    "start_run",
+    "sync_sources",
+]

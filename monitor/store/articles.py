@@ -1,0 +1,213 @@
+"""Articles, passages, matches, page failures and topics: one transaction per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from monitor.embed import DIMENSION
+from monitor.models import (
+    Article,
+    Match,
+    PageFailure,
+    Passage,
+    Topic,
+)
+from monitor.store.db import arrow_view, now_utc
+from monitor.urls import stable_id
+
+
+def save_batch(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    articles: Sequence[Article],
+    passages: Sequence[Passage],
+    matches: Sequence[Match],
+    failures: Sequence[PageFailure],
+    model: str,
+) -> dict[str, int]:
+    """Write one batch's articles, passages, matches, alerts and failures atomically.
+
+    A run killed mid-way therefore leaves whole batches or nothing, and the next run
+    picks up the articles that are missing.
+
+    Args:
+        con: the database.
+        run_id: the current run.
+        articles: extracted articles.
+        passages: their embedded passages.
+        matches: matches found among them.
+        failures: pages of this batch that could not become articles.
+        model: name of the embedding model that produced the passages.
+
+    Returns:
+        Counts of rows actually inserted: ``articles``, ``passages``, ``matches``, ``alerts``.
+    """
+    now = now_utc()
+    counts = {"articles": 0, "passages": 0, "matches": 0, "alerts": 0}
+    con.execute("BEGIN")
+    try:
+        if articles:
+            with arrow_view(con, "batch_articles", _articles_table(articles, run_id)):
+                counts["articles"] = len(
+                    con.execute(
+                        "INSERT INTO articles BY NAME SELECT * FROM batch_articles "
+                        "ON CONFLICT DO NOTHING RETURNING article_id"
+                    ).fetchall()
+                )
+            ids = pa.table({"article_id": [a.article_id for a in articles]})
+            with arrow_view(con, "stored_ids", ids):
+                con.execute(
+                    "DELETE FROM page_failures WHERE article_id IN (SELECT article_id FROM stored_ids)"
+                )
+        if passages:
+            with arrow_view(con, "batch_passages", _passages_table(passages, model)):
+                counts["passages"] = len(
+                    con.execute(
+                        "INSERT INTO passages BY NAME SELECT * FROM batch_passages "
+                        "ON CONFLICT DO NOTHING RETURNING seq"
+                    ).fetchall()
+                )
+        if matches:
+            with arrow_view(con, "batch_matches", _matches_table(matches, run_id, now)):
+                inserted = con.execute(
+                    "INSERT INTO matches BY NAME SELECT * FROM batch_matches "
+                    "ON CONFLICT DO NOTHING RETURNING article_id, topic_id"
+                ).fetchall()
+            counts["matches"] = len(inserted)
+            alerts = pa.table(
+                {
+                    "alert_id": [stable_id(f"{a}:{t}") for a, t in inserted],
+                    "article_id": [a for a, _ in inserted],
+                    "topic_id": [t for _, t in inserted],
+                }
+            )
+            with arrow_view(con, "batch_alerts", alerts):
+                counts["alerts"] = len(
+                    con.execute(
+                        "INSERT INTO alerts (alert_id, article_id, topic_id, created_at) "
+                        "SELECT alert_id, article_id, topic_id, ? FROM batch_alerts "
+                        "ON CONFLICT DO NOTHING RETURNING alert_id",
+                        [now],
+                    ).fetchall()
+                )
+        if failures:
+            record_failures(con, failures, now)
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
+    return counts
+
+
+def record_failures(
+    con: duckdb.DuckDBPyConnection, failures: Sequence[PageFailure], now: datetime | None = None
+) -> None:
+    """Record pages that could not become articles; repeated failures count attempts."""
+    now = now or now_utc()
+    table = pa.table(
+        {
+            "article_id": [f.entry.article_id for f in failures],
+            "canonical_url": [f.entry.canonical_url for f in failures],
+            "url": [f.entry.url for f in failures],
+            "source_id": [f.entry.source_id for f in failures],
+            "status": [f.status.value for f in failures],
+            "http_status": pa.array([f.http_status for f in failures], pa.int32()),
+            "error": [f.error for f in failures],
+        }
+    )
+    with arrow_view(con, "batch_failures", table):
+        con.execute(
+            """
+            INSERT INTO page_failures
+            SELECT article_id, canonical_url, url, source_id, status, http_status, error, 1, $now, $now
+            FROM batch_failures
+            ON CONFLICT (article_id) DO UPDATE SET
+                status = excluded.status, http_status = excluded.http_status, error = excluded.error,
+                attempts = page_failures.attempts + 1, last_failed_at = excluded.last_failed_at
+            """,
+            {"now": now},
+        )
+
+
+def _articles_table(articles: Sequence[Article], run_id: str) -> pa.Table:
+    ts = pa.timestamp("us", tz="UTC")
+    return pa.table(
+        {
+            "article_id": [a.article_id for a in articles],
+            "canonical_url": [a.canonical_url for a in articles],
+            "url": [a.url for a in articles],
+            "source_id": [a.source_id for a in articles],
+            "title": pa.array([a.title for a in articles], pa.string()),
+            "author": pa.array([a.author for a in articles], pa.string()),
+            "published_at": pa.array([a.published_at for a in articles], ts),
+            "date_method": [a.date_method for a in articles],
+            "language": pa.array([a.language for a in articles], pa.string()),
+            "site_name": pa.array([a.site_name for a in articles], pa.string()),
+            "text": [a.text for a in articles],
+            "word_count": pa.array([a.word_count for a in articles], pa.int32()),
+            "extract_method": [a.extract_method for a in articles],
+            "fetched_at": pa.array([a.fetched_at for a in articles], ts),
+            "run_id": [run_id] * len(articles),
+        }
+    )
+
+
+def _passages_table(passages: Sequence[Passage], model: str) -> pa.Table:
+    flat = np.ascontiguousarray(np.stack([p.vector for p in passages]), dtype=np.float32).ravel()
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(flat), DIMENSION)
+    return pa.table(
+        {
+            "article_id": [p.article_id for p in passages],
+            "seq": pa.array([p.seq for p in passages], pa.int32()),
+            "text": [p.text for p in passages],
+            "embedding": vectors,
+            "model": [model] * len(passages),
+        }
+    )
+
+
+def _matches_table(matches: Sequence[Match], run_id: str, now: datetime) -> pa.Table:
+    return pa.table(
+        {
+            "article_id": [m.article_id for m in matches],
+            "topic_id": [m.topic_id for m in matches],
+            "score": [m.score for m in matches],
+            "threshold": [m.threshold for m in matches],
+            "best_passage_seq": pa.array([m.best_passage_seq for m in matches], pa.int32()),
+            "best_passage": [m.best_passage for m in matches],
+            "exemplar": [m.exemplar for m in matches],
+            "model": [m.model for m in matches],
+            "status": ["new"] * len(matches),
+            "matched_at": pa.array([now] * len(matches), pa.timestamp("us", tz="UTC")),
+            "run_id": [run_id] * len(matches),
+        }
+    )
+
+
+def save_topics(con: duckdb.DuckDBPyConnection, topics: Sequence[Topic]) -> None:
+    """Upsert the topic profiles in force, so matches can be audited against them."""
+    table = pa.table(
+        {
+            "topic_id": [t.topic_id for t in topics],
+            "name": [t.name for t in topics],
+            "description": [t.description for t in topics],
+            "threshold": [t.threshold for t in topics],
+            "exemplars": pa.array([list(t.exemplars) for t in topics], pa.list_(pa.string())),
+            "negatives": pa.array([list(t.negatives) for t in topics], pa.list_(pa.string())),
+        }
+    )
+    with arrow_view(con, "incoming_topics", table):
+        con.execute(
+            """
+            INSERT INTO topics SELECT *, ? FROM incoming_topics
+            ON CONFLICT (topic_id) DO UPDATE SET
+                name = excluded.name, description = excluded.description, threshold = excluded.threshold,
+                exemplars = excluded.exemplars, negatives = excluded.negatives, updated_at = excluded.updated_at
+            """,
+            [now_utc()],
+        )

@@ -1,0 +1,196 @@
+"""Runs and feeds: run records, feed state and health, sightings, and what to fetch next."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import duckdb
+import pyarrow as pa
+
+from monitor.models import (
+    Entry,
+    Feed,
+    FeedPoll,
+    FeedState,
+    FetchStatus,
+)
+from monitor.store.db import arrow_view, now_utc
+from monitor.urls import stable_id
+
+
+def start_run(con: duckdb.DuckDBPyConnection, flow_run_id: str | None = None) -> str:
+    """Record the start of a run and return its id."""
+    started = now_utc()
+    run_id = f"{started:%Y%m%dT%H%M%S}-{stable_id(str(time.time_ns()))[:6]}"
+    # A run still marked running was killed: ingest runs one at a time per database
+    # (the deployment's concurrency limit), so nothing else can be running now.
+    con.execute(
+        "UPDATE runs SET status = 'abandoned', error = 'process ended before the run finished' "
+        "WHERE status = 'running'"
+    )
+    con.execute(
+        "INSERT INTO runs (run_id, flow_run_id, started_at, status) VALUES (?, ?, ?, 'running')",
+        [run_id, flow_run_id, started],
+    )
+    return run_id
+
+
+RUN_COUNTERS = (
+    "feeds_total", "feeds_ok", "feeds_not_modified", "feeds_failed", "entries_seen", "entries_new",
+    "pages_fetched", "pages_failed", "articles_stored", "passages_stored", "matches_new",
+    "alerts_new", "alerts_delivered",
+)  # fmt: skip
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    status: str,
+    counts: dict[str, int],
+    error: str | None = None,
+) -> None:
+    """Record a run's outcome and its per-stage counts."""
+    values = [int(counts.get(name, 0)) for name in RUN_COUNTERS]
+    assignments = ", ".join(f"{name} = ?" for name in RUN_COUNTERS)  # names are constants above
+    con.execute(
+        f"UPDATE runs SET finished_at = ?, status = ?, error = ?, {assignments} WHERE run_id = ?",
+        [now_utc(), status, error, *values, run_id],
+    )
+
+
+def sync_sources(con: duckdb.DuckDBPyConnection, feeds: Sequence[Feed]) -> dict[str, FeedState]:
+    """Insert new feeds, refresh names and tags, and return stored fetch state.
+
+    Feeds removed from feeds.yaml stay in the table with their history.
+    """
+    table = pa.table(
+        {
+            "source_id": [f.source_id for f in feeds],
+            "name": [f.name for f in feeds],
+            "url": [f.url for f in feeds],
+            "language": pa.array([f.language for f in feeds], pa.string()),
+            "tags": pa.array([list(f.tags) for f in feeds], pa.list_(pa.string())),
+        }
+    )
+    with arrow_view(con, "incoming_feeds", table):
+        con.execute(
+            """
+            INSERT INTO sources (source_id, name, url, language, tags, added_at)
+            SELECT source_id, name, url, language, tags, ? FROM incoming_feeds
+            ON CONFLICT (source_id) DO UPDATE SET
+                name = excluded.name, language = excluded.language, tags = excluded.tags
+            """,
+            [now_utc()],
+        )
+    rows = con.execute("SELECT source_id, etag, last_modified, consecutive_failures FROM sources").fetchall()
+    return {r[0]: FeedState(r[0], r[1], r[2], r[3]) for r in rows}
+
+
+def record_polls(con: duckdb.DuckDBPyConnection, run_id: str, polls: Sequence[FeedPoll]) -> None:
+    """Store each feed's poll outcome and the sightings of its entries, in one transaction."""
+    now = now_utc()
+    ok = [p.status in (FetchStatus.OK, FetchStatus.NOT_MODIFIED) for p in polls]
+    table = pa.table(
+        {
+            "source_id": [p.feed.source_id for p in polls],
+            "status": [p.status.value for p in polls],
+            "http_status": pa.array([p.fetch.http_status for p in polls], pa.int32()),
+            "error": pa.array([p.error for p in polls], pa.string()),
+            "ok": ok,
+            "etag": pa.array([p.fetch.etag for p in polls], pa.string()),
+            "last_modified": pa.array([p.fetch.last_modified for p in polls], pa.string()),
+            "entries": pa.array([len(p.entries) for p in polls], pa.int64()),
+        }
+    )
+    entries = [e for p in polls for e in p.entries]
+    sightings = pa.table(
+        {
+            "article_id": [e.article_id for e in entries],
+            "source_id": [e.source_id for e in entries],
+            "url": [e.url for e in entries],
+            "title": pa.array([e.title for e in entries], pa.string()),
+            "feed_published_at": pa.array([e.published_at for e in entries], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    con.execute("BEGIN")
+    try:
+        with arrow_view(con, "polls", table):
+            con.execute(
+                """
+                UPDATE sources SET
+                    last_polled_at = $now,
+                    last_status = polls.status,
+                    last_http_status = polls.http_status,
+                    last_error = polls.error,
+                    last_success_at = CASE WHEN polls.ok THEN $now ELSE sources.last_success_at END,
+                    consecutive_failures = CASE WHEN polls.ok THEN 0 ELSE sources.consecutive_failures + 1 END,
+                    etag = CASE WHEN polls.status = 'ok' THEN polls.etag ELSE sources.etag END,
+                    last_modified = CASE WHEN polls.status = 'ok' THEN polls.last_modified
+                                         ELSE sources.last_modified END
+                FROM polls WHERE sources.source_id = polls.source_id
+                """,
+                {"now": now},
+            )
+        with arrow_view(con, "incoming_sightings", sightings):
+            inserted = con.execute(
+                """
+                INSERT INTO sightings
+                SELECT article_id, source_id, url, title, feed_published_at, ?, ?
+                FROM incoming_sightings
+                ON CONFLICT DO NOTHING
+                RETURNING source_id
+                """,
+                [now, run_id],
+            ).fetchall()
+        new_per_source: dict[str, int] = {}
+        for (source_id,) in inserted:
+            new_per_source[source_id] = new_per_source.get(source_id, 0) + 1
+        if new_per_source:
+            counts = pa.table({"source_id": list(new_per_source), "n": list(new_per_source.values())})
+            with arrow_view(con, "new_counts", counts):
+                con.execute(
+                    "UPDATE sources SET entries_seen = entries_seen + new_counts.n "
+                    "FROM new_counts WHERE sources.source_id = new_counts.source_id"
+                )
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
+
+
+def entries_to_fetch(
+    con: duckdb.DuckDBPyConnection, entries: Sequence[Entry], max_attempts: int
+) -> list[Entry]:
+    """Keep entries whose article is not stored and has not failed for good.
+
+    Entries for the same article from several feeds collapse to the first one.
+
+    Args:
+        con: the database.
+        entries: entries from this run's polls.
+        max_attempts: temporary failures are retried until this many attempts.
+
+    Returns:
+        Entries to download, in input order.
+    """
+    unique: dict[str, Entry] = {}
+    for entry in entries:
+        unique.setdefault(entry.article_id, entry)
+    if not unique:
+        return []
+    ids = pa.table({"article_id": list(unique)})
+    with arrow_view(con, "candidate_ids", ids):
+        done = {
+            row[0]
+            for row in con.execute(
+                """
+                SELECT c.article_id FROM candidate_ids c
+                WHERE EXISTS (SELECT 1 FROM articles a WHERE a.article_id = c.article_id)
+                   OR EXISTS (SELECT 1 FROM page_failures f WHERE f.article_id = c.article_id
+                              AND (f.status = 'permanent' OR f.attempts >= ?))
+                """,
+                [max_attempts],
+            ).fetchall()
+        }
+    return [e for aid, e in unique.items() if aid not in done]

@@ -1,0 +1,51 @@
+"""The alert outbox: what is waiting for delivery, and what was delivered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+import pyarrow as pa
+
+from monitor.models import (
+    Alert,
+)
+from monitor.store.db import arrow_view, now_utc
+
+
+def pending_alerts(con: duckdb.DuckDBPyConnection) -> list[Alert]:
+    """Alerts in the outbox that have not been delivered yet, oldest first."""
+    rows = con.execute(
+        """
+        SELECT al.alert_id, al.article_id, al.topic_id, t.name, m.score, a.title, a.url,
+               a.site_name, a.published_at, m.best_passage
+        FROM alerts al
+        JOIN matches m USING (article_id, topic_id)
+        JOIN articles a USING (article_id)
+        JOIN topics t USING (topic_id)
+        WHERE al.delivered_at IS NULL
+        ORDER BY al.created_at, al.alert_id
+        """
+    ).fetchall()
+    return [Alert(*row) for row in rows]
+
+
+def mark_alerts(
+    con: duckdb.DuckDBPyConnection, delivered: Sequence[str], failed: dict[str, str], channel: str
+) -> None:
+    """Mark alerts delivered, or count a failed attempt with its error."""
+    now = now_utc()
+    if delivered:
+        with arrow_view(con, "delivered_ids", pa.table({"alert_id": list(delivered)})):
+            con.execute(
+                "UPDATE alerts SET delivered_at = ?, channel = ?, attempts = attempts + 1, last_error = NULL "
+                "WHERE alert_id IN (SELECT alert_id FROM delivered_ids)",
+                [now, channel],
+            )
+    if failed:
+        table = pa.table({"alert_id": list(failed), "error": list(failed.values())})
+        with arrow_view(con, "failed_alerts", table):
+            con.execute(
+                "UPDATE alerts SET attempts = attempts + 1, last_error = failed_alerts.error "
+                "FROM failed_alerts WHERE alerts.alert_id = failed_alerts.alert_id"
+            )
