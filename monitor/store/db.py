@@ -11,7 +11,6 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
