@@ -90,7 +90,7 @@ def process_batch(
 ) -> dict[str, int]:
     articles, extract_failures = extract.extract_batch(pages)
     passages = embed_articles(embedder, articles, settings.passage_words, settings.passage_overlap_words)
-    matches = matcher.match(passages)
+    matches = matcher.match(articles, passages)
     failures = [*download_failures, *extract_failures]
     with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
         saved = store.save_batch(con, run_id, articles, passages, matches, failures, embedder.name)

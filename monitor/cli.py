@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor import __version__
+from monitor import __version__, cli_topics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_DB = Path("data/demo.duckdb")
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="set a query variable, read in SQL with getvariable('NAME'); repeatable",
     )  # fmt: skip
     sql.add_argument("--max-width", type=int, default=60, help="truncate table cells to this width")
+    cli_topics.add_commands(sub, settings)
     return parser
 
 
@@ -98,7 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         The process exit code.
     """
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "demo": cmd_demo, "sql": cmd_sql}
+    handlers = {
+        "run": cmd_run,
+        "demo": cmd_demo,
+        "sql": cmd_sql,
+        "evaluate": cli_topics.cmd_evaluate,
+        "calibrate": cli_topics.cmd_calibrate,
+        "explain": cli_topics.cmd_explain,
+        "rescore": cli_topics.cmd_rescore,
+    }
     try:
         return handlers[args.command](args)
     except BrokenPipeError:
@@ -226,14 +235,14 @@ def cmd_sql(args: argparse.Namespace) -> int:
                 return EXIT_OK
             columns = [d[0] for d in con.description]
             rows = con.fetchall()
-    except (store.DatabaseMissing, store.DatabaseBusy) as exc:
+    except (store.DatabaseMissing, store.DatabaseBusy, store.DatabaseOutdated) as exc:
         print(f"monitor: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except duckdb.Error as exc:
         print(f"monitor: SQL error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if args.format == "csv":
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows(rows)
     elif args.format == "json":

@@ -163,6 +163,9 @@ class Topic:
     exemplars: tuple[str, ...]
     negatives: tuple[str, ...] = ()
     threshold: float = 0.5
+    keywords: tuple[str, ...] = ()
+    keyword_penalty: float = 0.15
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,8 @@ class Match:
     best_passage: str
     exemplar: str
     model: str
+    embedding_score: float = 0.0
+    keyword_hits: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,12 @@ import yaml
 
 from monitor.models import Topic
 
-TOPIC_KEYS = frozenset({"id", "name", "description", "exemplars", "exemplar_files", "negatives", "threshold"})
+TOPIC_KEYS = frozenset(
+    {
+        "id", "name", "description", "exemplars", "exemplar_files", "negatives", "threshold",
+        "keywords", "keyword_penalty", "language",
+    }
+)  # fmt: skip
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 MIN_PARAGRAPH_CHARS = 80
 
@@ -27,7 +32,8 @@ def load_topics(path: Path) -> list[Topic]:
         path: a YAML file with a top-level ``topics:`` list. Each topic has
             ``id``, ``name``, ``description``, ``threshold`` and ``exemplars``,
             and optionally ``exemplar_files`` (paths relative to the YAML file,
-            split into paragraphs) and ``negatives``.
+            split into paragraphs), ``negatives``, ``keywords``, ``keyword_penalty``
+            and ``language``.
 
     Returns:
         The topics in file order.
@@ -76,6 +82,12 @@ def _parse_topic(item: Any, where: str, base: Path) -> Topic:
         exemplars.extend(read_exemplar_file(base / name, where))
     if not exemplars:
         raise TopicConfigError(f"{where}: needs at least one exemplar")
+    penalty = item.get("keyword_penalty", 0.15)
+    if isinstance(penalty, bool) or not isinstance(penalty, int | float) or not 0 <= penalty <= 2:
+        raise TopicConfigError(f"{where}: 'keyword_penalty' must be a number between 0 and 2")
+    language = item.get("language")
+    if language is not None and (not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}", language)):
+        raise TopicConfigError(f"{where}: 'language' must be an ISO 639 code such as 'en'")
     return Topic(
         topic_id=topic_id,
         name=str(item["name"]),
@@ -83,6 +95,9 @@ def _parse_topic(item: Any, where: str, base: Path) -> Topic:
         exemplars=tuple(exemplars),
         negatives=tuple(_strings(item.get("negatives", []), "negatives", where)),
         threshold=float(threshold),
+        keywords=tuple(_strings(item.get("keywords", []), "keywords", where)),
+        keyword_penalty=float(penalty),
+        language=language,
     )
 
 

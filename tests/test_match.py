@@ -35,14 +35,14 @@ def sample_passages(embedder: Embedder):
         fetch = FetchResult(url, url, FetchStatus.OK, 200, "text/html", html.encode())
         articles.append(extract_article(PageFetch(entry, fetch), NOW))
     slugs = {a.article_id: a.url.rsplit("/", 1)[-1].removesuffix(".html") for a in articles}
-    return slugs, embed_articles(embedder, articles)
+    return slugs, articles, embed_articles(embedder, articles)
 
 
 def test_sample_articles_flagged_by_topic_and_hard_negatives_not(embedder: Embedder, sample_passages) -> None:
-    slugs, passages = sample_passages
+    slugs, articles, passages = sample_passages
     matcher = TopicMatcher(load_topics(REPO / "topics.yaml"), embedder)
     flagged: dict[str, set[str]] = {}
-    for m in matcher.match(passages):
+    for m in matcher.match(articles, passages):
         flagged.setdefault(slugs[m.article_id], set()).add(m.topic_id)
         assert m.best_passage and m.exemplar and m.score >= m.threshold
     want = {"missiles": "iran-missiles", "nuclear-talks": "jcpoa-talks"}

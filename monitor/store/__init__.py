@@ -5,8 +5,8 @@ would change these modules only. Writes are batched through Arrow tables; DuckDB
 row-by-row ``executemany`` is thousands of times slower.
 """
 
-from monitor.store.articles import record_failures, save_batch, save_topics
-from monitor.store.db import DatabaseBusy, DatabaseMissing, connect, migrate
+from monitor.store.articles import find_article, match_evidence, record_failures, save_batch, save_topics
+from monitor.store.db import DatabaseBusy, DatabaseMissing, DatabaseOutdated, connect, migrate
 from monitor.store.feeds import (
     RUN_COUNTERS,
     entries_to_fetch,
@@ -21,10 +21,13 @@ __all__ = [
     "RUN_COUNTERS",
     "DatabaseBusy",
     "DatabaseMissing",
+    "DatabaseOutdated",
     "connect",
     "entries_to_fetch",
+    "find_article",
     "finish_run",
     "mark_alerts",
+    "match_evidence",
     "migrate",
     "pending_alerts",
     "record_failures",

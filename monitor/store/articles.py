@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -185,6 +187,8 @@ def _matches_table(matches: Sequence[Match], run_id: str, now: datetime) -> pa.T
             "status": ["new"] * len(matches),
             "matched_at": pa.array([now] * len(matches), pa.timestamp("us", tz="UTC")),
             "run_id": [run_id] * len(matches),
+            "embedding_score": [m.embedding_score for m in matches],
+            "keyword_hits": [json.dumps(m.keyword_hits, sort_keys=True) for m in matches],
         }
     )
 
@@ -199,15 +203,62 @@ def save_topics(con: duckdb.DuckDBPyConnection, topics: Sequence[Topic]) -> None
             "threshold": [t.threshold for t in topics],
             "exemplars": pa.array([list(t.exemplars) for t in topics], pa.list_(pa.string())),
             "negatives": pa.array([list(t.negatives) for t in topics], pa.list_(pa.string())),
+            "keywords": pa.array([list(t.keywords) for t in topics], pa.list_(pa.string())),
+            "keyword_penalty": [t.keyword_penalty for t in topics],
+            "language": pa.array([t.language for t in topics], pa.string()),
         }
     )
     with arrow_view(con, "incoming_topics", table):
         con.execute(
             """
-            INSERT INTO topics SELECT *, ? FROM incoming_topics
+            INSERT INTO topics BY NAME SELECT *, ? AS updated_at FROM incoming_topics
             ON CONFLICT (topic_id) DO UPDATE SET
                 name = excluded.name, description = excluded.description, threshold = excluded.threshold,
-                exemplars = excluded.exemplars, negatives = excluded.negatives, updated_at = excluded.updated_at
+                exemplars = excluded.exemplars, negatives = excluded.negatives, keywords = excluded.keywords,
+                keyword_penalty = excluded.keyword_penalty, language = excluded.language,
+                updated_at = excluded.updated_at
             """,
             [now_utc()],
         )
+
+
+def find_article(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any] | None:
+    """Find an article by id, id prefix (at least 6 characters), URL or canonical URL."""
+    row = con.execute(
+        """
+        SELECT article_id, title, url, site_name, published_at, date_method, word_count, extract_method
+        FROM articles
+        WHERE article_id = $key OR url = $key OR canonical_url = $key
+           OR (length($key) >= 6 AND starts_with(article_id, $key))
+        ORDER BY article_id = $key DESC
+        LIMIT 1
+        """,
+        {"key": key},
+    ).fetchone()
+    if row is None:
+        return None
+    names = (
+        "article_id",
+        "title",
+        "url",
+        "site_name",
+        "published_at",
+        "date_method",
+        "word_count",
+        "extract_method",
+    )
+    return dict(zip(names, row, strict=True))
+
+
+def match_evidence(con: duckdb.DuckDBPyConnection, article_id: str) -> list[dict[str, Any]]:
+    """Every match of an article with the evidence recorded when it was scored."""
+    cur = con.execute(
+        """
+        SELECT topic_id, score, threshold, embedding_score, keyword_hits, exemplar, best_passage_seq,
+               best_passage, status, model, matched_at
+        FROM matches WHERE article_id = ? ORDER BY score - threshold DESC
+        """,
+        [article_id],
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -18,6 +18,10 @@ class DatabaseBusy(RuntimeError):
     """Raised when another process holds the database for longer than the lock timeout."""
 
 
+class DatabaseOutdated(RuntimeError):
+    """Raised when a read-only open finds a schema older than this code expects."""
+
+
 class DatabaseMissing(FileNotFoundError):
     """Raised when a read-only open names a database file that does not exist."""
 
@@ -72,9 +76,25 @@ def connect(
     try:
         if not read_only:
             migrate(con)
+        elif target != ":memory:":
+            _check_schema(con, target)
         yield con
     finally:
         con.close()
+
+
+def _check_schema(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    latest = max(int(f.name.split("_", 1)[0]) for f in MIGRATIONS.glob("*.sql"))
+    try:
+        row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    except duckdb.CatalogException as exc:
+        raise DatabaseOutdated(f"{target} is not a monitor database (no schema_migrations table)") from exc
+    version = row[0] if row and row[0] is not None else 0
+    if version < latest:
+        raise DatabaseOutdated(
+            f"{target} has schema version {version}, this monitor needs {latest}; "
+            "the next `monitor run` (or any write) migrates it"
+        )
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:

@@ -1,0 +1,166 @@
+"""Reads and writes for rescoring: stored passage vectors in chunks, and match replacement."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from monitor.embed import DIMENSION
+from monitor.models import Match
+from monitor.store.db import arrow_view, now_utc
+from monitor.urls import stable_id
+
+
+def iter_passage_vectors(
+    con: duckdb.DuckDBPyConnection, chunk_articles: int = 20_000
+) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]]:
+    """Stream stored passage vectors, a chunk of whole articles at a time.
+
+    Yields:
+        ``(article_ids, starts, vectors, seqs)``: the chunk's article ids, the index of
+        each article's first passage, the unit vectors ``(n, 384)`` and each passage's seq.
+    """
+    ids = [
+        r[0] for r in con.execute("SELECT DISTINCT article_id FROM passages ORDER BY article_id").fetchall()
+    ]
+    for begin in range(0, len(ids), chunk_articles):
+        first, last = ids[begin], ids[min(begin + chunk_articles, len(ids)) - 1]
+        table = con.execute(
+            "SELECT article_id, seq, embedding FROM passages "
+            "WHERE article_id BETWEEN ? AND ? ORDER BY article_id, seq",
+            [first, last],
+        ).fetch_arrow_table()
+        owners = table.column("article_id").to_numpy(zero_copy_only=False)
+        embedding = table.column("embedding").combine_chunks()
+        vectors = embedding.values.to_numpy(zero_copy_only=False).reshape(-1, DIMENSION).astype(np.float32)
+        boundaries = np.flatnonzero(np.append(True, owners[1:] != owners[:-1]))
+        yield (
+            [str(x) for x in owners[boundaries]],
+            boundaries,
+            vectors,
+            table.column("seq").to_numpy(),
+        )
+
+
+def articles_matching(con: duckdb.DuckDBPyConnection, pattern: str) -> set[str]:
+    """Ids of articles whose title or text matches a regular expression (RE2 syntax)."""
+    rows = con.execute(
+        "SELECT article_id FROM articles WHERE regexp_matches(coalesce(title, '') || chr(10) || text, ?)",
+        [pattern],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def article_texts(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """Title-plus-text and language of the given articles."""
+    with arrow_view(con, "wanted_ids", pa.table({"article_id": list(ids)})):
+        rows = con.execute(
+            "SELECT a.article_id, coalesce(a.title, '') || chr(10) || a.text, a.language "
+            "FROM articles a JOIN wanted_ids USING (article_id)"
+        ).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def passage_texts(
+    con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    """Text of the given (article_id, seq) passages."""
+    table = pa.table({"article_id": [k[0] for k in keys], "seq": pa.array([k[1] for k in keys], pa.int32())})
+    with arrow_view(con, "wanted_passages", table):
+        rows = con.execute(
+            "SELECT p.article_id, p.seq, p.text FROM passages p JOIN wanted_passages USING (article_id, seq)"
+        ).fetchall()
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def replace_matches(con: duckdb.DuckDBPyConnection, matches: Sequence[Match], alert: bool) -> dict[str, int]:
+    """Make the matches table agree with a fresh scoring, in one transaction.
+
+    Matches an analyst has reviewed (status other than ``new``) are kept whatever the
+    new score. Unreviewed matches that no longer qualify are removed with any alert
+    not yet delivered. Surviving matches get the new score and evidence.
+
+    Args:
+        con: the database.
+        matches: every (article, topic) that qualifies now.
+        alert: queue alerts for matches that are new.
+
+    Returns:
+        Counts: ``added``, ``updated``, ``removed``, ``alerts``.
+    """
+    now = now_utc()
+    table = pa.table(
+        {
+            "article_id": [m.article_id for m in matches],
+            "topic_id": [m.topic_id for m in matches],
+            "score": pa.array([m.score for m in matches], pa.float64()),
+            "threshold": pa.array([m.threshold for m in matches], pa.float64()),
+            "best_passage_seq": pa.array([m.best_passage_seq for m in matches], pa.int32()),
+            "best_passage": pa.array([m.best_passage for m in matches], pa.string()),
+            "exemplar": pa.array([m.exemplar for m in matches], pa.string()),
+            "model": pa.array([m.model for m in matches], pa.string()),
+            "embedding_score": pa.array([m.embedding_score for m in matches], pa.float64()),
+            "keyword_hits": pa.array(
+                [json.dumps(m.keyword_hits, sort_keys=True) for m in matches], pa.string()
+            ),
+        }
+    )
+    counts: dict[str, int] = {}
+    con.execute("BEGIN")
+    try:
+        with arrow_view(con, "fresh", table):
+            stale = "m.status = 'new' AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.article_id = m.article_id AND f.topic_id = m.topic_id)"
+            con.execute(
+                f"DELETE FROM alerts a WHERE a.delivered_at IS NULL AND EXISTS (SELECT 1 FROM matches m "
+                f"WHERE m.article_id = a.article_id AND m.topic_id = a.topic_id AND {stale})"
+            )
+            counts["removed"] = len(
+                con.execute(f"DELETE FROM matches m WHERE {stale} RETURNING 1").fetchall()
+            )
+            counts["updated"] = len(
+                con.execute(
+                    """
+                    UPDATE matches SET score = f.score, threshold = f.threshold,
+                        best_passage_seq = f.best_passage_seq, best_passage = f.best_passage,
+                        exemplar = f.exemplar, model = f.model, embedding_score = f.embedding_score,
+                        keyword_hits = f.keyword_hits
+                    FROM fresh f WHERE matches.article_id = f.article_id AND matches.topic_id = f.topic_id
+                    RETURNING 1
+                    """
+                ).fetchall()
+            )
+            added = con.execute(
+                """
+                INSERT INTO matches BY NAME
+                SELECT f.*, 'new' AS status, ? AS matched_at, 'rescore' AS run_id FROM fresh f
+                ON CONFLICT DO NOTHING RETURNING article_id, topic_id
+                """,
+                [now],
+            ).fetchall()
+        counts["added"] = len(added)
+        counts["alerts"] = 0
+        if alert and added:
+            alerts = pa.table(
+                {
+                    "alert_id": [stable_id(f"{a}:{t}") for a, t in added],
+                    "article_id": [a for a, _ in added],
+                    "topic_id": [t for _, t in added],
+                }
+            )
+            with arrow_view(con, "new_alerts", alerts):
+                counts["alerts"] = len(
+                    con.execute(
+                        "INSERT INTO alerts (alert_id, article_id, topic_id, created_at) "
+                        "SELECT alert_id, article_id, topic_id, ? FROM new_alerts ON CONFLICT DO NOTHING RETURNING 1",
+                        [now],
+                    ).fetchall()
+                )
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
+    return counts
