@@ -226,13 +226,14 @@ def main() -> int:
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    rescore_rate, baseline_rate = summary["articles"] / rescore_seconds, len(sample) / baseline_seconds
+    rescore_rate = summary["articles"] / rescore_seconds
+    baseline_rate = len(sample) / baseline_seconds if sample else None
     log(f"done in {time.monotonic() - started:.1f}s", started)
     result = {
         "articles": summary["articles"], "passages": passages, "generate_seconds": round(generate_seconds, 2),
         "rescore_seconds": round(rescore_seconds, 2), "rescore_articles_per_s": round(rescore_rate),
-        "baseline_articles": len(sample), "baseline_articles_per_s": round(baseline_rate, 1),
-        "ratio": round(rescore_rate / baseline_rate, 1), "matches": summary["matches"],
+        "baseline_articles": len(sample), "baseline_articles_per_s": baseline_rate and round(baseline_rate, 1),
+        "ratio": baseline_rate and round(rescore_rate / baseline_rate, 1), "matches": summary["matches"],
         "rss_before_mb": round(rss_before), "peak_rss_mb": round(peak),
     }  # fmt: skip
     print(json.dumps(result))

@@ -24,26 +24,34 @@ def iter_passage_vectors(
         ``(article_ids, starts, vectors, seqs)``: the chunk's article ids, the index of
         each article's first passage, the unit vectors ``(n, 384)`` and each passage's seq.
     """
-    ids = [
-        r[0] for r in con.execute("SELECT DISTINCT article_id FROM passages ORDER BY article_id").fetchall()
-    ]
-    for begin in range(0, len(ids), chunk_articles):
-        first, last = ids[begin], ids[min(begin + chunk_articles, len(ids)) - 1]
-        table = con.execute(
-            "SELECT article_id, seq, embedding FROM passages "
-            "WHERE article_id BETWEEN ? AND ? ORDER BY article_id, seq",
-            [first, last],
-        ).fetch_arrow_table()
+    # One ordered scan, read in record batches; an article cut by a batch boundary is
+    # carried over to the next chunk so that every chunk holds whole articles.
+    reader = con.execute(
+        "SELECT article_id, seq, embedding FROM passages ORDER BY article_id, seq"
+    ).fetch_record_batch(chunk_articles * 4)
+    carry: pa.Table | None = None
+    for batch in reader:
+        table = pa.Table.from_batches([batch])
+        if carry is not None:
+            table = pa.concat_tables([carry, table])
         owners = table.column("article_id").to_numpy(zero_copy_only=False)
-        embedding = table.column("embedding").combine_chunks()
-        vectors = embedding.values.to_numpy(zero_copy_only=False).reshape(-1, DIMENSION).astype(np.float32)
-        boundaries = np.flatnonzero(np.append(True, owners[1:] != owners[:-1]))
-        yield (
-            [str(x) for x in owners[boundaries]],
-            boundaries,
-            vectors,
-            table.column("seq").to_numpy(),
-        )
+        different = np.flatnonzero(owners != owners[-1])
+        last_start = int(different[-1] + 1) if len(different) else 0
+        carry = table.slice(last_start)
+        if last_start:
+            yield _chunk(table.slice(0, last_start))
+    if carry is not None and carry.num_rows:
+        yield _chunk(carry)
+
+
+def _chunk(table: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    owners = table.column("article_id").to_numpy(zero_copy_only=False)
+    embedding = table.column("embedding").combine_chunks()
+    vectors = np.asarray(embedding.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(
+        -1, DIMENSION
+    )
+    boundaries = np.flatnonzero(np.append(True, owners[1:] != owners[:-1]))
+    return [str(x) for x in owners[boundaries]], boundaries, vectors, table.column("seq").to_numpy()
 
 
 def articles_matching(con: duckdb.DuckDBPyConnection, pattern: str) -> set[str]:
