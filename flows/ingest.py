@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -22,6 +23,8 @@ from monitor.fetch import fetch_pages, open_fetcher
 from monitor.guard import AddressGuard
 from monitor.match import TopicMatcher
 from monitor.models import Entry, Feed, FeedPoll, FeedState, FetchStatus, PageFailure, PageFetch, Topic
+from monitor.robots import RobotsPolicy
+from monitor.schedule import plan_next_poll
 from monitor.topics import load_topics
 
 
@@ -43,12 +46,15 @@ def _batches(items: Sequence[Entry], size: int) -> list[Sequence[Entry]]:
 
 
 @task(cache_policy=NO_CACHE)
-def prepare(settings: Settings, feeds: list[Feed], topics: list[Topic]) -> tuple[str, dict[str, FeedState]]:
+def prepare(
+    settings: Settings, feeds: list[Feed], topics: list[Topic]
+) -> tuple[str, dict[str, FeedState], set[str]]:
     with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
         states = store.sync_sources(con, feeds)
         store.save_topics(con, topics)
         run_id = store.start_run(con, flow_run.get_id())
-    return run_id, states
+        due = store.due_sources(con, datetime.now(UTC))
+    return run_id, states, due
 
 
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -62,11 +68,24 @@ def poll_feeds(settings: Settings, feeds: list[Feed], states: dict[str, FeedStat
 
 
 @task(cache_policy=NO_CACHE)
-def record_polls(settings: Settings, run_id: str, polls: list[FeedPoll]) -> list[Entry]:
+def record_polls(
+    settings: Settings, run_id: str, polls: list[FeedPoll], states: dict[str, FeedState]
+) -> list[Entry]:
+    now = datetime.now(UTC)
+    plans = [
+        plan_next_poll(
+            p,
+            states.get(p.feed.source_id),
+            now,
+            settings.min_poll_interval_s,
+            settings.max_poll_interval_s,
+            settings.dead_after_failures,
+        )
+        for p in polls
+    ]
     with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
-        store.record_polls(con, run_id, polls)
-        entries = [e for p in polls for e in p.entries]
-        return store.entries_to_fetch(con, entries, settings.page_max_attempts)
+        store.record_polls(con, run_id, polls, plans)
+        return store.pending_entries(con, settings.page_max_attempts)
 
 
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -74,7 +93,8 @@ def download(settings: Settings, entries: Sequence[Entry]) -> tuple[list[PageFet
     async def run() -> tuple[list[PageFetch], list[PageFailure]]:
         guard = AddressGuard(settings.fetch_allow)
         async with open_fetcher(settings.fetch_limits(), guard, settings.user_agent) as fetcher:
-            return await fetch_pages(fetcher, entries, settings.max_page_bytes)
+            robots = RobotsPolicy(fetcher, settings.user_agent) if settings.obey_robots else None
+            return await fetch_pages(fetcher, entries, settings.max_page_bytes, robots)
 
     return asyncio.run(run())
 
@@ -127,6 +147,7 @@ def ingest(
     topics: str | None = None,
     alerts_file: str | None = None,
     fetch_allow: list[str] | None = None,
+    poll_all: bool = False,
 ) -> RunSummary:
     """Run one ingest cycle over every feed in the feed list.
 
@@ -136,6 +157,7 @@ def ingest(
         topics: topic profiles YAML (default: settings).
         alerts_file: JSON-lines alert sink (default: settings).
         fetch_allow: hosts or CIDR ranges exempt from the private-address guard.
+        poll_all: poll every feed, not only those whose adaptive schedule says they are due.
 
     Returns:
         The run's counts per stage.
@@ -155,8 +177,17 @@ def ingest(
 
     feed_list = sources.load_feeds(settings.feeds)
     topic_list = load_topics(settings.topics)
-    run_id, states = prepare(settings, feed_list, topic_list)
+    run_id, states, due = prepare(settings, feed_list, topic_list)
     summary = RunSummary(run_id)
+    if not poll_all:
+        waiting = len(feed_list)
+        feed_list = [f for f in feed_list if f.source_id in due]
+        if waiting - len(feed_list):
+            log.info(
+                "%d of %d feeds are not due yet (use --all to poll them anyway)",
+                waiting - len(feed_list),
+                waiting,
+            )
     try:
         _run_stages(settings, summary, feed_list, topic_list, states)
     except BaseException as exc:
@@ -199,7 +230,7 @@ def _run_stages(
         feeds_failed=len(failed),
         entries_seen=sum(len(p.entries) for p in polls),
     )
-    todo = record_polls(settings, summary.run_id, polls)
+    todo = record_polls(settings, summary.run_id, polls, states)
     counts["entries_new"] = len(todo)
     log.info(
         "polled %d feeds: %d ok, %d not modified, %d failed; %d entries, %d new",

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--feeds", type=Path, default=settings.feeds, help="feed list YAML (default: %(default)s)"
     )
+    run.add_argument(
+        "--all", action="store_true", dest="poll_all",
+        help="poll every feed now, not only those whose adaptive schedule says they are due",
+    )  # fmt: skip
 
     demo = sub.add_parser(
         "demo", help="run the pipeline against a bundled sample news site served on 127.0.0.1"
@@ -125,7 +129,7 @@ def _alerts_file(args: argparse.Namespace) -> Path:
     return Settings(db=args.db, alerts_file=args.alerts_file).alerts_path
 
 
-def _run_flow(args: argparse.Namespace, feeds: Path, allow: list[str] | None) -> int:
+def _run_flow(args: argparse.Namespace, feeds: Path, allow: list[str] | None, poll_all: bool) -> int:
     _prepare_prefect_env()
     from monitor.sources import FeedListError, load_feeds
     from monitor.topics import TopicConfigError, load_topics
@@ -149,6 +153,7 @@ def _run_flow(args: argparse.Namespace, feeds: Path, allow: list[str] | None) ->
         topics=str(args.topics),
         alerts_file=str(_alerts_file(args)),
         fetch_allow=allow,
+        poll_all=poll_all,
         return_state=True,
     )
     elapsed = time.monotonic() - started
@@ -177,7 +182,7 @@ def _print_summary(summary: Any, elapsed: float) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``monitor run``: one ingest cycle over the user's feed list."""
-    return _run_flow(args, args.feeds, allow=None)
+    return _run_flow(args, args.feeds, allow=None, poll_all=args.poll_all)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -188,7 +193,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         with demo.serve_sample_site(port=args.port) as base:
             feeds = demo.write_feed_list(base, args.db.with_name("demo-feeds.yaml"))
             print(f"monitor: sample news site at {base}", file=sys.stderr)
-            code = _run_flow(args, feeds, allow=["127.0.0.1"])
+            code = _run_flow(args, feeds, allow=["127.0.0.1"], poll_all=True)
     except OSError as exc:
         print(
             f"monitor: cannot serve the sample site on port {args.port}: {exc} (try --port)", file=sys.stderr

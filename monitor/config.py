@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_redirects: int = 5
     concurrency: int = 16
     per_host_concurrency: int = 2
+    per_host_delay_s: float = Field(0.25, description="Minimum spacing between requests to one host.")
+    obey_robots: bool = Field(True, description="Skip article pages that robots.txt disallows.")
+    min_poll_interval_s: float = Field(300.0, description="Adaptive polling: shortest interval (5 min).")
+    max_poll_interval_s: float = Field(86400.0, description="Adaptive polling: longest interval (24 h).")
+    dead_after_failures: int = Field(10, description="Consecutive failures after which a feed is dead.")
     page_max_attempts: int = 5
 
     batch_size: int = Field(32, ge=1, description="Articles per fetch/extract/embed/store batch.")
@@ -78,4 +83,5 @@ class Settings(BaseSettings):
             max_redirects=self.max_redirects,
             concurrency=self.concurrency,
             per_host_concurrency=self.per_host_concurrency,
+            per_host_delay_s=self.per_host_delay_s,
         )

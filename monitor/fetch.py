@@ -11,16 +11,17 @@ import asyncio
 import dataclasses
 import time
 import zlib
-from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urljoin
 
 import httpx
 
 from monitor.guard import AddressGuard, BlockedAddress, guarded_transport
 from monitor.models import Entry, FetchResult, FetchStatus, PageFailure, PageFetch
+from monitor.politeness import HostGate, parse_max_age, parse_retry_after
 
 FEED_TYPES = (
     "application/rss+xml",
@@ -40,6 +41,12 @@ REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_CODES = frozenset({400, 401, 403, 404, 405, 406, 410, 414, 451, 501})
 
 
+class RobotsChecker(Protocol):
+    """Anything that can tell whether robots.txt allows a URL (see monitor.robots)."""
+
+    async def allowed(self, url: str) -> bool: ...
+
+
 class ResponseTooLarge(Exception):
     """Raised internally when a body grows past its cap after decompression."""
 
@@ -55,6 +62,8 @@ class FetchLimits:
     max_redirects: int = 5
     concurrency: int = 16
     per_host_concurrency: int = 2
+    per_host_delay_s: float = 0.25
+    backoff_after_429_s: float = 60.0
 
 
 class _Decoder:
@@ -122,9 +131,7 @@ class Fetcher:
         self.limits = limits
         self.guard = guard
         self._global = asyncio.Semaphore(limits.concurrency)
-        self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(limits.per_host_concurrency)
-        )
+        self.hosts = HostGate(limits.per_host_concurrency, limits.per_host_delay_s)
 
     async def get(
         self,
@@ -206,7 +213,15 @@ class Fetcher:
     ) -> FetchResult | str:
         """Do one request; return a result, or the next URL for a redirect."""
         host = httpx.URL(current).host
-        async with self._global, self._hosts[host]:
+        waiting = self.hosts.blocked_for(host)
+        if waiting > 0:
+            return FetchResult(
+                url,
+                current,
+                FetchStatus.TEMPORARY,
+                error=f"backing off from {host} after HTTP 429 ({waiting:.0f} s left)",
+            )
+        async with self.hosts.slot(host), self._global:
             try:
                 async with self.client.stream("GET", current, headers=headers) as resp:
                     code = resp.status_code
@@ -224,11 +239,19 @@ class Fetcher:
                     ctype = resp.headers.get("content-type")
                     base = dict(url=url, final_url=current, http_status=code, content_type=ctype)
                     if code == 304:
-                        return FetchResult(status=FetchStatus.NOT_MODIFIED, **base)
+                        return FetchResult(
+                            status=FetchStatus.NOT_MODIFIED,
+                            max_age_s=parse_max_age(resp.headers.get("cache-control")),
+                            **base,
+                        )
+                    retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                    if code == 429:
+                        self.hosts.back_off(host, retry_after or self.limits.backoff_after_429_s)
                     if code >= 400 or code < 200:
                         return FetchResult(
                             status=classify_http_status(code),
                             error=f"HTTP {code}" + _retry_after(resp),
+                            retry_after_s=retry_after,
                             **base,
                         )
                     media = _media_type(ctype)
@@ -256,6 +279,7 @@ class Fetcher:
                         body=body,
                         etag=resp.headers.get("etag"),
                         last_modified=resp.headers.get("last-modified"),
+                        max_age_s=parse_max_age(resp.headers.get("cache-control")),
                         **base,
                     )
             except BlockedAddress as exc:
@@ -329,7 +353,7 @@ async def open_fetcher(limits: FetchLimits, guard: AddressGuard, user_agent: str
 
 
 async def fetch_pages(
-    fetcher: Fetcher, entries: Sequence[Entry], max_bytes: int
+    fetcher: Fetcher, entries: Sequence[Entry], max_bytes: int, robots: RobotsChecker | None = None
 ) -> tuple[list[PageFetch], list[PageFailure]]:
     """Download the article page of every entry concurrently.
 
@@ -337,13 +361,18 @@ async def fetch_pages(
         fetcher: the HTTP fetcher.
         entries: entries whose pages to download.
         max_bytes: cap on a page after decompression.
+        robots: when given, pages its robots.txt disallows are recorded, not fetched.
 
     Returns:
         Pages that downloaded, and a failure record for each one that did not.
     """
-    results = await asyncio.gather(
-        *(fetcher.get(e.url, accept_types=PAGE_TYPES, max_bytes=max_bytes) for e in entries)
-    )
+
+    async def one(entry: Entry) -> FetchResult:
+        if robots is not None and not await robots.allowed(entry.url):
+            return FetchResult(entry.url, entry.url, FetchStatus.PERMANENT, error="disallowed by robots.txt")
+        return await fetcher.get(entry.url, accept_types=PAGE_TYPES, max_bytes=max_bytes)
+
+    results = await asyncio.gather(*(one(e) for e in entries))
     pages: list[PageFetch] = []
     failures: list[PageFailure] = []
     for entry, result in zip(entries, results, strict=True):

@@ -47,6 +47,10 @@ class FeedState:
     etag: str | None = None
     last_modified: str | None = None
     consecutive_failures: int = 0
+    content_hash: str | None = None
+    validators_trusted: bool = True
+    not_modified_streak: int = 0
+    poll_interval_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class FetchResult:
     last_modified: str | None = None
     error: str | None = None
     elapsed_s: float = 0.0
+    retry_after_s: float | None = None
+    max_age_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -91,12 +97,19 @@ class FeedPoll:
     entries: tuple[Entry, ...] = ()
     parse_error: str | None = None
     bozo: bool = False
+    content_hash: str | None = None
+    unchanged: bool = False  # 200 with the same bytes as last time: treated as not modified
+    validators_untrusted: bool = False  # same ETag or Last-Modified served for different content
+    ttl_s: float | None = None  # RSS <ttl>
+    update_period_s: float | None = None  # sy:updatePeriod / sy:updateFrequency
 
     @property
     def status(self) -> FetchStatus:
-        """Fetch status, downgraded to permanent when the body could not be parsed."""
+        """Fetch status: permanent when the body could not be parsed, not-modified when unchanged."""
         if self.parse_error is not None:
             return FetchStatus.PERMANENT
+        if self.unchanged:
+            return FetchStatus.NOT_MODIFIED
         return self.fetch.status
 
     @property

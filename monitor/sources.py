@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import dataclasses
+import hashlib
 import html
 import re
 import xml.sax
@@ -24,6 +26,18 @@ EARLIEST_DATE = datetime(1995, 1, 1, tzinfo=UTC)
 # Clock skew allowance: a feed date this far ahead is still believed.
 FUTURE_SLACK = timedelta(hours=2)
 FEED_KEYS = frozenset({"name", "url", "language", "tags"})
+# Fetch in full (without validators) after this many not-modified answers in a row,
+# to catch servers whose ETag or Last-Modified stays the same when content changes.
+REVALIDATE_EVERY = 12
+PROLOG_BYTES = 64 * 1024
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+SY_PERIODS = {
+    "hourly": 3600.0,
+    "daily": 86400.0,
+    "weekly": 604800.0,
+    "monthly": 2592000.0,
+    "yearly": 31536000.0,
+}
 
 _TAG_RE = re.compile(r"<[^>]+>")
 _SPACE_RE = re.compile(r"\s+")
@@ -104,18 +118,29 @@ async def poll_feeds(
     """
 
     async def one(feed: Feed) -> FeedPoll:
-        state = states.get(feed.source_id)
+        state = states.get(feed.source_id) or FeedState(feed.source_id)
+        # Validators are sent only while the server has earned trust, and every
+        # REVALIDATE_EVERY not-modified answers we fetch in full to check it still does.
+        conditional = state.validators_trusted and state.not_modified_streak < REVALIDATE_EVERY
         result = await fetcher.get(
             feed.url,
             accept_types=FEED_TYPES,
-            etag=state.etag if state else None,
-            last_modified=state.last_modified if state else None,
+            etag=state.etag if conditional else None,
+            last_modified=state.last_modified if conditional else None,
             max_bytes=max_bytes,
         )
         if result.status is not FetchStatus.OK or result.body is None:
             return FeedPoll(feed=feed, fetch=result)
+        digest = hashlib.sha256(result.body).hexdigest()
+        if state.content_hash == digest:
+            return FeedPoll(feed=feed, fetch=result, content_hash=digest, unchanged=True)
+        untrusted = state.content_hash is not None and (
+            (state.etag is not None and result.etag == state.etag)
+            or (state.last_modified is not None and result.last_modified == state.last_modified)
+        )
         # Parsing is CPU work; run it off the event loop so downloads keep flowing.
-        return await asyncio.to_thread(parse_feed, feed, result)
+        poll = await asyncio.to_thread(parse_feed, feed, result)
+        return dataclasses.replace(poll, content_hash=digest, validators_untrusted=untrusted)
 
     return list(await asyncio.gather(*(one(feed) for feed in feeds)))
 
@@ -132,10 +157,19 @@ def parse_feed(feed: Feed, fetch: FetchResult, now: datetime | None = None) -> F
         A poll with the entries, or with ``parse_error`` set when nothing usable was found.
     """
     now = now or datetime.now(UTC)
+    body = fetch.body or b""
+    if _ENTITY_DECLARATION.search(body[:PROLOG_BYTES]):
+        # Entity declarations are how "billion laughs" and external-entity attacks start;
+        # real news feeds do not declare their own entities.
+        return FeedPoll(feed=feed, fetch=fetch, parse_error="refused: the feed declares XML entities")
     headers = {"content-location": fetch.final_url}
     if fetch.content_type:
         headers["content-type"] = fetch.content_type
-    parsed = feedparser.parse(fetch.body or b"", response_headers=headers)
+    # Titles and summaries are reduced to plain text by clean_text and never rendered as
+    # HTML, so feedparser's sanitiser and URI rewriting (about 40% of its time) are skipped.
+    parsed = feedparser.parse(
+        body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
     bozo = bool(parsed.get("bozo"))
     problem = parsed.get("bozo_exception")
     if not parsed.get("version") and not parsed.entries:
@@ -147,7 +181,27 @@ def parse_feed(feed: Feed, fetch: FetchResult, now: datetime | None = None) -> F
         # Cut off before its first complete item: a broken feed, not a quiet one.
         error = f"malformed feed with no usable entries: {problem}"
         return FeedPoll(feed=feed, fetch=fetch, parse_error=error, bozo=bozo)
-    return FeedPoll(feed=feed, fetch=fetch, entries=entries, bozo=bozo)
+    return FeedPoll(
+        feed=feed,
+        fetch=fetch,
+        entries=entries,
+        bozo=bozo,
+        ttl_s=_ttl_seconds(parsed.feed),
+        update_period_s=_update_period_seconds(parsed.feed),
+    )
+
+
+def _ttl_seconds(channel: Mapping[str, Any]) -> float | None:
+    value = str(channel.get("ttl", "")).strip()
+    return float(value) * 60 if value.isdigit() else None
+
+
+def _update_period_seconds(channel: Mapping[str, Any]) -> float | None:
+    period = SY_PERIODS.get(str(channel.get("sy_updateperiod", "")).strip().lower())
+    if period is None:
+        return None
+    frequency = str(channel.get("sy_updatefrequency", "1")).strip()
+    return period / max(int(frequency), 1) if frequency.isdigit() else period
 
 
 def entries_from(

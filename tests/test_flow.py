@@ -27,13 +27,14 @@ def sample_feeds(base: str) -> list[tuple[str, str]]:
     return [(name, f"{base}/feeds/{file}") for file, name in FEED_NAMES.items()]
 
 
-def run(tmp_path: Path, feeds: Path) -> object:
+def run(tmp_path: Path, feeds: Path, poll_all: bool = False) -> object:
     return ingest(
         db=str(tmp_path / "monitor.duckdb"),
         feeds=str(feeds),
         topics=str(REPO / "topics.yaml"),
         alerts_file=str(tmp_path / "alerts.jsonl"),
         fetch_allow=["127.0.0.1"],
+        poll_all=poll_all,
     )
 
 
@@ -50,7 +51,7 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None, 
     first = run(tmp, feeds)
     after_first = table_counts(tmp / "monitor.duckdb")
     alert_lines_first = (tmp / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
-    second = run(tmp, feeds)
+    second = run(tmp, feeds, poll_all=True)  # poll the unchanged feeds again, due or not
     return tmp, first, after_first, alert_lines_first, second
 
 
@@ -105,6 +106,7 @@ def test_second_run_adds_no_rows_and_no_alerts(sample_run) -> None:
     assert table_counts(tmp / "monitor.duckdb") == after_first
     assert (tmp / "alerts.jsonl").read_text(encoding="utf-8").splitlines() == alert_lines_first
     assert second.counts["entries_new"] == 0
+    assert second.counts["feeds_not_modified"] == 3  # same bytes as last time: not parsed again
     assert second.counts.get("alerts_new", 0) == 0
     assert second.counts["alerts_delivered"] == 0
     with duckdb.connect(str(tmp / "monitor.duckdb"), read_only=True) as con:
@@ -168,6 +170,7 @@ def test_every_feed_failing_fails_the_flow_with_a_clear_message(
         topics=str(REPO / "topics.yaml"),
         alerts_file=str(tmp_path / "alerts.jsonl"),
         fetch_allow=["127.0.0.1"],
+        poll_all=True,  # the failed feeds are backing off, so not due by themselves
         return_state=True,
     )
     assert state.is_failed()
@@ -204,7 +207,8 @@ def test_temporary_page_failure_is_retried_next_run_permanent_is_not(
 
     first = run(tmp_path, feeds)
     assert first.counts["articles_stored"] == 0 and first.counts["pages_failed"] == 2
-    second = run(tmp_path, feeds)
+    second = run(tmp_path, feeds)  # the feed is not due again yet; the failed page is
+    assert second.counts["feeds_total"] == 0
     assert second.counts["entries_new"] == 1  # only the temporary failure is retried
     assert second.counts["articles_stored"] == 1
     with duckdb.connect(str(tmp_path / "monitor.duckdb"), read_only=True) as con:

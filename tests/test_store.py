@@ -24,6 +24,7 @@ from monitor.models import (
     Passage,
     Topic,
 )
+from monitor.schedule import PollPlan, plan_next_poll
 from monitor.urls import canonicalize
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -74,10 +75,10 @@ def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
     db = tmp_path / "m.duckdb"
     with store.connect(db) as con:
         versions = con.execute("SELECT version, name FROM schema_migrations").fetchall()
-        assert versions == [(1, "001_initial.sql"), (2, "002_match_evidence.sql")]
+        assert [v for v, _ in versions] == [1, 2, 3]
         assert store.migrate(con) == []
     with store.connect(db) as con:
-        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 2
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 3
 
 
 def test_save_batch_is_idempotent(con) -> None:
@@ -94,17 +95,40 @@ def test_save_batch_is_idempotent(con) -> None:
     assert stored.shape == (384,)
 
 
-def test_entries_to_fetch_skips_stored_and_permanently_failed(con) -> None:
+def sighted(con, *numbers: int) -> None:
     run = store.start_run(con)
-    store.save_batch(con, run, [article(1)], passages(1), [], [], "model")
+    poll = FeedPoll(
+        FEED, FetchResult(FEED.url, FEED.url, FetchStatus.OK, 200), tuple(entry(n) for n in numbers)
+    )
+    store.record_polls(con, run, [poll], [plan(poll)])
+
+
+def plan(poll: FeedPoll) -> PollPlan:
+    return plan_next_poll(poll, None, NOW)
+
+
+def test_pending_entries_are_sightings_without_article_or_final_failure(con) -> None:
+    sighted(con, 1, 2, 3, 4)
+    store.save_batch(con, store.start_run(con), [article(1)], passages(1), [], [], "model")
     store.record_failures(con, [PageFailure(entry(2), FetchStatus.PERMANENT, 404, "HTTP 404")])
     store.record_failures(con, [PageFailure(entry(3), FetchStatus.TEMPORARY, 503, "HTTP 503")])
-    todo = store.entries_to_fetch(con, [entry(1), entry(2), entry(3), entry(4), entry(4)], max_attempts=2)
-    assert [e.canonical_url for e in todo] == [entry(3).canonical_url, entry(4).canonical_url]
+    todo = store.pending_entries(con, max_attempts=2)
+    assert sorted(e.canonical_url for e in todo) == [entry(3).canonical_url, entry(4).canonical_url]
+    assert entry(3) in todo  # title, date and summary survive the round trip
     store.record_failures(con, [PageFailure(entry(3), FetchStatus.TEMPORARY, 503, "HTTP 503")])
     assert con.execute("SELECT attempts FROM page_failures WHERE url = ?", [entry(3).url]).fetchone() == (2,)
-    todo = store.entries_to_fetch(con, [entry(3), entry(4)], max_attempts=2)
-    assert [e.canonical_url for e in todo] == [entry(4).canonical_url]
+    assert [e.canonical_url for e in store.pending_entries(con, max_attempts=2)] == [entry(4).canonical_url]
+
+
+def test_an_article_seen_in_two_feeds_is_pending_once(con) -> None:
+    other = Feed(name="Other", url="http://127.0.0.1:9/other.xml")
+    store.sync_sources(con, [other])
+    sighted(con, 5)
+    twin = Entry(other.source_id, entry(5).url, entry(5).canonical_url, "t", NOW, None)
+    poll = FeedPoll(other, FetchResult(other.url, other.url, FetchStatus.OK, 200), (twin,))
+    store.record_polls(con, store.start_run(con), [poll], [plan(poll)])
+    assert counts(con)["sightings"] == 2
+    assert [e.source_id for e in store.pending_entries(con, max_attempts=5)] == [FEED.source_id]
 
 
 def test_stored_article_clears_its_earlier_failure(con) -> None:
@@ -118,8 +142,8 @@ def test_record_polls_updates_feed_health_and_sightings_once(con) -> None:
     ok = FeedPoll(
         FEED, FetchResult(FEED.url, FEED.url, FetchStatus.OK, 200, etag='"v1"'), (entry(1), entry(2))
     )
-    store.record_polls(con, run, [ok])
-    store.record_polls(con, run, [ok])
+    store.record_polls(con, run, [ok], [plan(ok)])
+    store.record_polls(con, run, [ok], [plan(ok)])
     row = con.execute(
         "SELECT last_status, etag, entries_seen, consecutive_failures FROM sources WHERE source_id = ?",
         [FEED.source_id],
@@ -127,8 +151,12 @@ def test_record_polls_updates_feed_health_and_sightings_once(con) -> None:
     assert row == ("ok", '"v1"', 2, 0)
     assert counts(con)["sightings"] == 2
     bad = FeedPoll(FEED, FetchResult(FEED.url, FEED.url, FetchStatus.TEMPORARY, 503, error="HTTP 503"))
-    store.record_polls(con, run, [bad])
-    store.record_polls(con, run, [bad])
+    state = store.sync_sources(con, [FEED])[FEED.source_id]
+    first = plan_next_poll(bad, state, NOW)
+    store.record_polls(con, run, [bad], [first])
+    second = plan_next_poll(bad, store.sync_sources(con, [FEED])[FEED.source_id], NOW)
+    store.record_polls(con, run, [bad], [second])
+    assert second.interval_s == 2 * first.interval_s
     row = con.execute(
         "SELECT last_status, last_error, consecutive_failures, etag, last_success_at IS NOT NULL FROM sources"
     ).fetchone()
@@ -200,7 +228,7 @@ def test_writer_gets_the_database_once_an_analyst_lets_go(tmp_path: Path) -> Non
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with store.connect(db, lock_timeout_s=20) as con:
-            assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
+            assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (3,)
     finally:
         holder.kill()
         holder.wait()

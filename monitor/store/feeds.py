@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
@@ -15,8 +16,9 @@ from monitor.models import (
     FeedState,
     FetchStatus,
 )
+from monitor.schedule import PollPlan
 from monitor.store.db import arrow_view, now_utc
-from monitor.urls import stable_id
+from monitor.urls import canonicalize, stable_id
 
 
 def start_run(con: duckdb.DuckDBPyConnection, flow_run_id: str | None = None) -> str:
@@ -83,16 +85,41 @@ def sync_sources(con: duckdb.DuckDBPyConnection, feeds: Sequence[Feed]) -> dict[
             """,
             [now_utc()],
         )
-    rows = con.execute("SELECT source_id, etag, last_modified, consecutive_failures FROM sources").fetchall()
-    return {r[0]: FeedState(r[0], r[1], r[2], r[3]) for r in rows}
+    rows = con.execute(
+        "SELECT source_id, etag, last_modified, consecutive_failures, content_hash, "
+        "coalesce(validators_trusted, true), coalesce(not_modified_streak, 0), poll_interval_s FROM sources"
+    ).fetchall()
+    return {r[0]: FeedState(*r) for r in rows}
 
 
-def record_polls(con: duckdb.DuckDBPyConnection, run_id: str, polls: Sequence[FeedPoll]) -> None:
-    """Store each feed's poll outcome and the sightings of its entries, in one transaction."""
+def due_sources(con: duckdb.DuckDBPyConnection, now: datetime) -> set[str]:
+    """Ids of feeds whose next poll is due (or that were never polled)."""
+    rows = con.execute("SELECT source_id FROM sources WHERE next_poll_at IS NULL OR next_poll_at <= ?", [now])
+    return {r[0] for r in rows.fetchall()}
+
+
+def record_polls(
+    con: duckdb.DuckDBPyConnection, run_id: str, polls: Sequence[FeedPoll], plans: Sequence[PollPlan]
+) -> None:
+    """Store each feed's poll outcome, schedule and health, and its entries' sightings, in one transaction.
+
+    Args:
+        con: the database.
+        run_id: the current run.
+        polls: this run's polls.
+        plans: the schedule decided for each poll (same order).
+    """
     now = now_utc()
     ok = [p.status in (FetchStatus.OK, FetchStatus.NOT_MODIFIED) for p in polls]
     table = pa.table(
         {
+            "next_poll_at": pa.array([plan.next_poll_at for plan in plans], pa.timestamp("us", tz="UTC")),
+            "interval_s": pa.array([plan.interval_s for plan in plans], pa.float64()),
+            "failures": pa.array([plan.consecutive_failures for plan in plans], pa.int32()),
+            "dead": pa.array([plan.dead for plan in plans], pa.bool_()),
+            "streak": pa.array([plan.not_modified_streak for plan in plans], pa.int32()),
+            "content_hash": pa.array([p.content_hash for p in polls], pa.string()),
+            "untrusted": pa.array([p.validators_untrusted for p in polls], pa.bool_()),
             "source_id": [p.feed.source_id for p in polls],
             "status": [p.status.value for p in polls],
             "http_status": pa.array([p.fetch.http_status for p in polls], pa.int32()),
@@ -111,6 +138,7 @@ def record_polls(con: duckdb.DuckDBPyConnection, run_id: str, polls: Sequence[Fe
             "url": [e.url for e in entries],
             "title": pa.array([e.title for e in entries], pa.string()),
             "feed_published_at": pa.array([e.published_at for e in entries], pa.timestamp("us", tz="UTC")),
+            "summary": pa.array([e.summary for e in entries], pa.string()),
         }
     )
     con.execute("BEGIN")
@@ -124,7 +152,13 @@ def record_polls(con: duckdb.DuckDBPyConnection, run_id: str, polls: Sequence[Fe
                     last_http_status = polls.http_status,
                     last_error = polls.error,
                     last_success_at = CASE WHEN polls.ok THEN $now ELSE sources.last_success_at END,
-                    consecutive_failures = CASE WHEN polls.ok THEN 0 ELSE sources.consecutive_failures + 1 END,
+                    consecutive_failures = polls.failures,
+                    next_poll_at = polls.next_poll_at,
+                    poll_interval_s = polls.interval_s,
+                    dead = polls.dead,
+                    not_modified_streak = polls.streak,
+                    content_hash = coalesce(polls.content_hash, sources.content_hash),
+                    validators_trusted = sources.validators_trusted AND NOT polls.untrusted,
                     etag = CASE WHEN polls.status = 'ok' THEN polls.etag ELSE sources.etag END,
                     last_modified = CASE WHEN polls.status = 'ok' THEN polls.last_modified
                                          ELSE sources.last_modified END
@@ -135,8 +169,9 @@ def record_polls(con: duckdb.DuckDBPyConnection, run_id: str, polls: Sequence[Fe
         with arrow_view(con, "incoming_sightings", sightings):
             inserted = con.execute(
                 """
-                INSERT INTO sightings
-                SELECT article_id, source_id, url, title, feed_published_at, ?, ?
+                INSERT INTO sightings BY NAME
+                SELECT article_id, source_id, url, title, feed_published_at, summary,
+                       ? AS first_seen_at, ? AS run_id
                 FROM incoming_sightings
                 ON CONFLICT DO NOTHING
                 RETURNING source_id
@@ -159,38 +194,32 @@ def record_polls(con: duckdb.DuckDBPyConnection, run_id: str, polls: Sequence[Fe
         raise
 
 
-def entries_to_fetch(
-    con: duckdb.DuckDBPyConnection, entries: Sequence[Entry], max_attempts: int
-) -> list[Entry]:
-    """Keep entries whose article is not stored and has not failed for good.
+def pending_entries(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[Entry]:
+    """Entries seen in a feed whose article is still missing: this run's work.
 
-    Entries for the same article from several feeds collapse to the first one.
+    Everything a feed ever listed is in ``sightings``, so an article that a killed run
+    never stored, or whose page failed temporarily, is picked up here even when its
+    feed has not changed since. Pages that failed for good, or ``max_attempts`` times,
+    are left alone. Each article appears once (its first sighting).
 
     Args:
         con: the database.
-        entries: entries from this run's polls.
         max_attempts: temporary failures are retried until this many attempts.
 
     Returns:
-        Entries to download, in input order.
+        Entries to download, oldest sighting first.
     """
-    unique: dict[str, Entry] = {}
-    for entry in entries:
-        unique.setdefault(entry.article_id, entry)
-    if not unique:
-        return []
-    ids = pa.table({"article_id": list(unique)})
-    with arrow_view(con, "candidate_ids", ids):
-        done = {
-            row[0]
-            for row in con.execute(
-                """
-                SELECT c.article_id FROM candidate_ids c
-                WHERE EXISTS (SELECT 1 FROM articles a WHERE a.article_id = c.article_id)
-                   OR EXISTS (SELECT 1 FROM page_failures f WHERE f.article_id = c.article_id
-                              AND (f.status = 'permanent' OR f.attempts >= ?))
-                """,
-                [max_attempts],
-            ).fetchall()
-        }
-    return [e for aid, e in unique.items() if aid not in done]
+    rows = con.execute(
+        """
+        SELECT s.source_id, s.url, s.title, s.feed_published_at, s.summary
+        FROM sightings s
+        WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.article_id = s.article_id)
+          AND NOT EXISTS (SELECT 1 FROM page_failures f WHERE f.article_id = s.article_id
+                          AND (f.status = 'permanent' OR f.attempts >= ?))
+        QUALIFY row_number() OVER (PARTITION BY s.article_id ORDER BY s.first_seen_at, s.source_id) = 1
+        ORDER BY s.first_seen_at, s.article_id
+        """,
+        [max_attempts],
+    ).fetchall()
+    return [Entry(source_id, url, canonicalize(url), title, published, summary)
+            for source_id, url, title, published, summary in rows]  # fmt: skip
