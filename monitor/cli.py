@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor import __version__, cli_topics
+from monitor import __version__, cli_feeds, cli_topics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_DB = Path("data/demo.duckdb")
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     sql.add_argument("--max-width", type=int, default=60, help="truncate table cells to this width")
     cli_topics.add_commands(sub, settings)
+    cli_feeds.add_commands(sub)
     return parser
 
 
@@ -111,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "calibrate": cli_topics.cmd_calibrate,
         "explain": cli_topics.cmd_explain,
         "rescore": cli_topics.cmd_rescore,
+        "feeds": cli_feeds.cmd_feeds,
     }
     try:
         return handlers[args.command](args)

@@ -162,9 +162,9 @@ def parse_feed(feed: Feed, fetch: FetchResult, now: datetime | None = None) -> F
         # Entity declarations are how "billion laughs" and external-entity attacks start;
         # real news feeds do not declare their own entities.
         return FeedPoll(feed=feed, fetch=fetch, parse_error="refused: the feed declares XML entities")
-    headers = {"content-location": fetch.final_url}
-    if fetch.content_type:
-        headers["content-type"] = fetch.content_type
+    # Without a Content-Type feedparser reports every feed as bozo; a file or a server that
+    # names no type is read as XML, the way feedparser reads a local file.
+    headers = {"content-location": fetch.final_url, "content-type": fetch.content_type or "application/xml"}
     # Titles and summaries are reduced to plain text by clean_text and never rendered as
     # HTML, so feedparser's sanitiser and URI rewriting (about 40% of its time) are skipped.
     parsed = feedparser.parse(
