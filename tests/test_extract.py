@@ -134,7 +134,7 @@ def test_extract_sample_page(slug: str) -> None:
     assert article.language == "en"
     assert article.word_count >= 300
     assert article.word_count == len(article.text.split())
-    assert article.extract_method == "trafilatura"
+    assert article.extract_method == "trafilatura-precision"
     assert article.published_at == FEED_DATE
     assert article.date_method == "feed"
     assert article.fetched_at == NOW
