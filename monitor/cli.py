@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor import __version__, cli_feeds, cli_topics
+from monitor import __version__, cli_extract, cli_feeds, cli_topics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_DB = Path("data/demo.duckdb")
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--max-width", type=int, default=60, help="truncate table cells to this width")
     cli_topics.add_commands(sub, settings)
     cli_feeds.add_commands(sub)
+    cli_extract.add_commands(sub)
     return parser
 
 
@@ -113,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "explain": cli_topics.cmd_explain,
         "rescore": cli_topics.cmd_rescore,
         "feeds": cli_feeds.cmd_feeds,
+        "extract": cli_extract.cmd_extract,
     }
     try:
         return handlers[args.command](args)

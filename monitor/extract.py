@@ -135,32 +135,36 @@ def run_trafilatura(html: str, url: str | None, mode: str = "default") -> Docume
     return doc if isinstance(doc, Document) else None
 
 
-def extract_text(html: str, url: str | None = None) -> str:
-    """The article text the project's extraction chain finds in a page ('' when none).
-
-    Args:
-        html: the decoded page.
-        url: the page URL.
+def run_chain(html: str, url: str | None) -> tuple[Document | None, str, str]:
+    """Run ``EXTRACTION_CHAIN`` until a method yields ``MIN_TEXT_CHARS``.
 
     Returns:
-        Text from the first method in ``EXTRACTION_CHAIN`` that yields ``MIN_TEXT_CHARS``,
-        else the longest text any method found.
+        ``(document, method, text)`` of the first sufficient method, else of the
+        method that found the longest text (which may be short or empty).
     """
-    best = ""
-    for _name, mode in EXTRACTION_CHAIN:
+    best: tuple[Document | None, str, str] = (None, EXTRACTION_CHAIN[0][0], "")
+    for name, mode in EXTRACTION_CHAIN:
         doc = run_trafilatura(html, url, mode)
         text = (doc.text or "").strip() if doc is not None else ""
         if len(text) >= MIN_TEXT_CHARS:
-            return text
-        best = max(best, text, key=len)
+            return doc, name, text
+        if best[0] is None or len(text) > len(best[2]):
+            best = (doc, name, text)
     return best
+
+
+def extract_text(html: str, url: str | None = None) -> str:
+    """The article text the project's extraction chain finds in a page ('' when none)."""
+    return run_chain(html, url)[2]
 
 
 def extract_article(page: PageFetch, now: datetime | None = None) -> Article:
     """Extract one article from a downloaded page.
 
-    Tries trafilatura's default settings, then its recall-oriented settings, then
-    the feed entry's own summary; text shorter than ``MIN_TEXT_CHARS`` counts as failed.
+    Tries trafilatura's precision settings, then its recall settings, then the feed
+    entry's own summary; text shorter than ``MIN_TEXT_CHARS`` counts as failed. The
+    published date is the feed's, else the page's metadata, else the first-seen time,
+    skipping any date in the future or before 1995.
 
     Args:
         page: the page fetch (with body) and the entry that pointed at it.
@@ -175,14 +179,7 @@ def extract_article(page: PageFetch, now: datetime | None = None) -> Article:
     now = now or datetime.now(UTC)
     entry, fetch = page.entry, page.fetch
     html = decode_html(fetch.body or b"", fetch.content_type)
-    doc: Document | None = None
-    method = ""
-    for name, mode in EXTRACTION_CHAIN:
-        method = name
-        doc = run_trafilatura(html, fetch.final_url, mode)
-        if doc is not None and len((doc.text or "").strip()) >= MIN_TEXT_CHARS:
-            break
-    text = (doc.text or "").strip() if doc is not None else ""
+    doc, method, text = run_chain(html, fetch.final_url)
     if len(text) < MIN_TEXT_CHARS:
         summary = entry.summary or ""
         if len(summary) < MIN_TEXT_CHARS:

@@ -265,3 +265,61 @@ class FastScriptedServer(ScriptedServer):
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
+
+
+def streamed_body(
+    total_bytes: int,
+    content_type: str = "application/rss+xml",
+    declare_length: bool = True,
+    chunk_bytes: int = 1024 * 1024,
+) -> Handler:
+    """A handler that streams ``total_bytes`` of filler, with Content-Length or chunked.
+
+    The filler is generated chunk by chunk, so the server never holds the whole body.
+    """
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", content_type)
+        if declare_length:
+            h.send_header("Content-Length", str(total_bytes))
+        else:
+            h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        chunk = b"<!-- " + b"x" * (chunk_bytes - 9) + b" -->"
+        sent = 0
+        try:
+            while sent < total_bytes:
+                piece = chunk[: total_bytes - sent]
+                if declare_length:
+                    h.wfile.write(piece)
+                else:
+                    h.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                sent += len(piece)
+            if not declare_length:
+                h.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    return handle
+
+
+def lying_etag(etag: str, bodies: Callable[[int], bytes], content_type: str = "application/rss+xml") -> Handler:
+    """A handler that ignores If-None-Match and answers 200 with the same ETag every time.
+
+    ``bodies(n)`` gives the body of the n-th request (0-based), so a test decides whether
+    the content changes behind the unchanging validator.
+    """
+    calls = {"n": 0}
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        body = bodies(calls["n"])
+        calls["n"] += 1
+        h.send_response(200)
+        h.send_header("Content-Type", content_type)
+        h.send_header("ETag", etag)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    return handle
