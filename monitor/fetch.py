@@ -39,6 +39,7 @@ PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_CODES = frozenset({400, 401, 403, 404, 405, 406, 410, 414, 451, 501})
+QUEUE_BOUND_FACTOR = 20
 
 
 class RobotsChecker(Protocol):
@@ -156,15 +157,18 @@ class Fetcher:
         """
         started = time.monotonic()
         cap = self.limits.max_bytes if max_bytes is None else max_bytes
+        # The total timeout counts from the first request actually sent (see _one); this
+        # outer bound only stops a request from queueing politely for ever.
+        queue_bound = self.limits.total_timeout_s * QUEUE_BOUND_FACTOR
         try:
-            async with asyncio.timeout(self.limits.total_timeout_s):
+            async with asyncio.timeout(queue_bound):
                 result = await self._follow(url, accept_types, etag, last_modified, cap)
         except TimeoutError:
             result = FetchResult(
                 url=url,
                 final_url=url,
                 status=FetchStatus.TEMPORARY,
-                error=f"timed out after {self.limits.total_timeout_s:g} s in total",
+                error=f"gave up after {queue_bound:g} s, most of it queued behind other requests to the host",
             )
         except Exception as exc:  # noqa: BLE001 - one odd URL or server must never end a run
             result = FetchResult(
@@ -182,6 +186,7 @@ class Fetcher:
     ) -> FetchResult:
         seen: set[str] = set()
         current = url
+        deadline: list[float] = []  # set when the first request is sent
         for _hop in range(self.limits.max_redirects + 1):
             try:
                 self.guard.check_url(current)
@@ -195,7 +200,7 @@ class Fetcher:
                 headers["If-None-Match"] = etag
             if current == url and last_modified:
                 headers["If-Modified-Since"] = last_modified
-            outcome = await self._one(url, current, headers, accept_types, cap)
+            outcome = await self._one(url, current, headers, accept_types, cap, deadline)
             if isinstance(outcome, FetchResult):
                 return outcome
             current = outcome
@@ -210,101 +215,122 @@ class Fetcher:
         headers: dict[str, str],
         accept_types: tuple[str, ...],
         cap: int,
+        deadline: list[float],
     ) -> FetchResult | str:
         """Do one request; return a result, or the next URL for a redirect."""
         host = httpx.URL(current).host
-        waiting = self.hosts.blocked_for(host)
-        if waiting > 0:
-            return FetchResult(
-                url,
-                current,
-                FetchStatus.TEMPORARY,
-                error=f"backing off from {host} after HTTP 429 ({waiting:.0f} s left)",
-            )
         async with self.hosts.slot(host), self._global:
-            try:
-                async with self.client.stream("GET", current, headers=headers) as resp:
-                    code = resp.status_code
-                    if code in REDIRECT_CODES:
-                        location = resp.headers.get("location")
-                        if not location:
-                            return FetchResult(
-                                url, current, FetchStatus.PERMANENT, code, error="redirect without Location"
-                            )
-                        return urljoin(current, location.strip())
-                    if 300 <= code < 400 and code != 304:
-                        return FetchResult(
-                            url, current, FetchStatus.PERMANENT, code, error=f"unsupported HTTP {code}"
-                        )
-                    ctype = resp.headers.get("content-type")
-                    base = dict(url=url, final_url=current, http_status=code, content_type=ctype)
-                    if code == 304:
-                        return FetchResult(
-                            status=FetchStatus.NOT_MODIFIED,
-                            max_age_s=parse_max_age(resp.headers.get("cache-control")),
-                            **base,
-                        )
-                    retry_after = parse_retry_after(resp.headers.get("retry-after"))
-                    if code == 429:
-                        self.hosts.back_off(host, retry_after or self.limits.backoff_after_429_s)
-                    if code >= 400 or code < 200:
-                        return FetchResult(
-                            status=classify_http_status(code),
-                            error=f"HTTP {code}" + _retry_after(resp),
-                            retry_after_s=retry_after,
-                            **base,
-                        )
-                    media = _media_type(ctype)
-                    if media and media not in accept_types:
-                        return FetchResult(
-                            status=FetchStatus.PERMANENT,
-                            error=f"unwanted content type {media}",
-                            **base,
-                        )
-                    declared = resp.headers.get("content-length")
-                    if (
-                        declared
-                        and declared.isdigit()
-                        and int(declared) > cap
-                        and not resp.headers.get("content-encoding")
-                    ):
-                        return FetchResult(
-                            status=FetchStatus.PERMANENT,
-                            error=f"body of {declared} bytes exceeds the {cap}-byte cap",
-                            **base,
-                        )
-                    body = await _read_capped(resp, cap)
-                    return FetchResult(
-                        status=FetchStatus.OK,
-                        body=body,
-                        etag=resp.headers.get("etag"),
-                        last_modified=resp.headers.get("last-modified"),
-                        max_age_s=parse_max_age(resp.headers.get("cache-control")),
-                        **base,
-                    )
-            except BlockedAddress as exc:
-                return FetchResult(url, current, FetchStatus.PERMANENT, error=f"refused: {exc}")
-            except ResponseTooLarge as exc:
-                return FetchResult(url, current, FetchStatus.PERMANENT, error=str(exc))
-            except ValueError as exc:  # unsupported content-encoding, bad URL
-                return FetchResult(url, current, FetchStatus.PERMANENT, error=str(exc))
-            except zlib.error as exc:
-                return FetchResult(
-                    url, current, FetchStatus.TEMPORARY, error=f"corrupt compressed body: {exc}"
-                )
-            except httpx.TimeoutException as exc:
-                return FetchResult(
-                    url, current, FetchStatus.TEMPORARY, error=f"timeout: {type(exc).__name__}"
-                )
-            except httpx.UnsupportedProtocol as exc:
-                return FetchResult(url, current, FetchStatus.PERMANENT, error=f"refused: {exc}")
-            except httpx.HTTPError as exc:
+            # Checked once the slot is ours: requests queued behind a 429 must not go out.
+            waiting = self.hosts.blocked_for(host)
+            if waiting > 0:
                 return FetchResult(
                     url,
                     current,
                     FetchStatus.TEMPORARY,
-                    error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                    error=f"backing off from {host} after HTTP 429 ({waiting:.0f} s left)",
                 )
+            if not deadline:
+                deadline.append(asyncio.get_running_loop().time() + self.limits.total_timeout_s)
+            try:
+                async with asyncio.timeout_at(deadline[0]):
+                    return await self._exchange(url, current, headers, accept_types, cap, host)
+            except TimeoutError:
+                return FetchResult(
+                    url,
+                    current,
+                    FetchStatus.TEMPORARY,
+                    error=f"timed out after {self.limits.total_timeout_s:g} s in total",
+                )
+
+    async def _exchange(
+        self,
+        url: str,
+        current: str,
+        headers: dict[str, str],
+        accept_types: tuple[str, ...],
+        cap: int,
+        host: str,
+    ) -> FetchResult | str:
+        """Send one request and read its answer within the caps."""
+        try:
+            async with self.client.stream("GET", current, headers=headers) as resp:
+                code = resp.status_code
+                if code in REDIRECT_CODES:
+                    location = resp.headers.get("location")
+                    if not location:
+                        return FetchResult(
+                            url, current, FetchStatus.PERMANENT, code, error="redirect without Location"
+                        )
+                    return urljoin(current, location.strip())
+                if 300 <= code < 400 and code != 304:
+                    return FetchResult(
+                        url, current, FetchStatus.PERMANENT, code, error=f"unsupported HTTP {code}"
+                    )
+                ctype = resp.headers.get("content-type")
+                base = dict(url=url, final_url=current, http_status=code, content_type=ctype)
+                if code == 304:
+                    return FetchResult(
+                        status=FetchStatus.NOT_MODIFIED,
+                        max_age_s=parse_max_age(resp.headers.get("cache-control")),
+                        **base,
+                    )
+                retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                if code == 429:
+                    self.hosts.back_off(host, retry_after or self.limits.backoff_after_429_s)
+                if code >= 400 or code < 200:
+                    return FetchResult(
+                        status=classify_http_status(code),
+                        error=f"HTTP {code}" + _retry_after(resp),
+                        retry_after_s=retry_after,
+                        **base,
+                    )
+                media = _media_type(ctype)
+                if media and media not in accept_types:
+                    return FetchResult(
+                        status=FetchStatus.PERMANENT,
+                        error=f"unwanted content type {media}",
+                        **base,
+                    )
+                declared = resp.headers.get("content-length")
+                if (
+                    declared
+                    and declared.isdigit()
+                    and int(declared) > cap
+                    and not resp.headers.get("content-encoding")
+                ):
+                    return FetchResult(
+                        status=FetchStatus.PERMANENT,
+                        error=f"body of {declared} bytes exceeds the {cap}-byte cap",
+                        **base,
+                    )
+                body = await _read_capped(resp, cap)
+                return FetchResult(
+                    status=FetchStatus.OK,
+                    body=body,
+                    etag=resp.headers.get("etag"),
+                    last_modified=resp.headers.get("last-modified"),
+                    max_age_s=parse_max_age(resp.headers.get("cache-control")),
+                    **base,
+                )
+        except BlockedAddress as exc:
+            return FetchResult(url, current, FetchStatus.PERMANENT, error=f"refused: {exc}")
+        except ResponseTooLarge as exc:
+            return FetchResult(url, current, FetchStatus.PERMANENT, error=str(exc))
+        except ValueError as exc:  # unsupported content-encoding, bad URL
+            return FetchResult(url, current, FetchStatus.PERMANENT, error=str(exc))
+        except zlib.error as exc:
+            return FetchResult(url, current, FetchStatus.TEMPORARY, error=f"corrupt compressed body: {exc}")
+        except httpx.TimeoutException as exc:
+            return FetchResult(url, current, FetchStatus.TEMPORARY, error=f"timeout: {type(exc).__name__}")
+        except httpx.UnsupportedProtocol as exc:
+            return FetchResult(url, current, FetchStatus.PERMANENT, error=f"refused: {exc}")
+        except httpx.HTTPError as exc:
+            return FetchResult(
+                url,
+                current,
+                FetchStatus.TEMPORARY,
+                error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+            )
 
 
 def _retry_after(resp: httpx.Response) -> str:

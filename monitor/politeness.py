@@ -67,7 +67,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -84,6 +84,7 @@ def parse_max_age(cache_control: str | None) -> float | None:
         return None
     for directive in cache_control.split(","):
         name, _, arg = directive.strip().partition("=")
-        if name.lower() == "max-age" and arg.strip().strip('"').isdigit():
+        digits = arg.strip().strip('"')
+        if name.lower() == "max-age" and digits.isascii() and digits.isdigit():
             return float(arg.strip().strip('"'))
     return None

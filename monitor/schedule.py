@@ -67,7 +67,7 @@ def plan_next_poll(
         interval = previous * QUIET_GROWTH
     else:
         failures += 1
-        interval = min_interval_s * 2 ** (failures - 1)
+        interval = min_interval_s * 2.0 ** min(failures - 1, 64)
         if poll.fetch.retry_after_s:
             hints.append(poll.fetch.retry_after_s)
     interval = min(max(interval, min_interval_s, *hints), max_interval_s) if hints else interval

@@ -29,7 +29,6 @@ FEED_KEYS = frozenset({"name", "url", "language", "tags"})
 # Fetch in full (without validators) after this many not-modified answers in a row,
 # to catch servers whose ETag or Last-Modified stays the same when content changes.
 REVALIDATE_EVERY = 12
-PROLOG_BYTES = 64 * 1024
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 SY_PERIODS = {
     "hourly": 3600.0,
@@ -121,7 +120,8 @@ async def poll_feeds(
         state = states.get(feed.source_id) or FeedState(feed.source_id)
         # Validators are sent only while the server has earned trust, and every
         # REVALIDATE_EVERY not-modified answers we fetch in full to check it still does.
-        conditional = state.validators_trusted and state.not_modified_streak < REVALIDATE_EVERY
+        streak = state.not_modified_streak
+        conditional = state.validators_trusted and (streak == 0 or streak % REVALIDATE_EVERY != 0)
         result = await fetcher.get(
             feed.url,
             accept_types=FEED_TYPES,
@@ -158,7 +158,11 @@ def parse_feed(feed: Feed, fetch: FetchResult, now: datetime | None = None) -> F
     """
     now = now or datetime.now(UTC)
     body = fetch.body or b""
-    if _ENTITY_DECLARATION.search(body[:PROLOG_BYTES]):
+    # The whole body is searched (a long comment can push a DOCTYPE far down), and again
+    # without NUL bytes so that UTF-16 cannot hide the declaration.
+    if _ENTITY_DECLARATION.search(body) or (
+        b"\x00" in body and _ENTITY_DECLARATION.search(body.replace(b"\x00", b""))
+    ):
         # Entity declarations are how "billion laughs" and external-entity attacks start;
         # real news feeds do not declare their own entities.
         return FeedPoll(feed=feed, fetch=fetch, parse_error="refused: the feed declares XML entities")

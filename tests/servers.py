@@ -304,7 +304,9 @@ def streamed_body(
     return handle
 
 
-def lying_etag(etag: str, bodies: Callable[[int], bytes], content_type: str = "application/rss+xml") -> Handler:
+def lying_etag(
+    etag: str, bodies: Callable[[int], bytes], content_type: str = "application/rss+xml"
+) -> Handler:
     """A handler that ignores If-None-Match and answers 200 with the same ETag every time.
 
     ``bodies(n)`` gives the body of the n-th request (0-based), so a test decides whether
@@ -323,3 +325,16 @@ def lying_etag(etag: str, bodies: Callable[[int], bytes], content_type: str = "a
         h.wfile.write(body)
 
     return handle
+
+
+class BurstScriptedServer(FastScriptedServer):
+    """A :class:`FastScriptedServer` whose listen backlog takes a burst of connections.
+
+    socketserver listens with a backlog of 5; when a client opens a few dozen
+    connections at once the rest wait for a SYN retransmit (about 1 s), which a
+    short connect timeout reports as ConnectTimeout.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", backlog: int = 128) -> None:
+        super().__init__(host)
+        self._server.socket.listen(backlog)

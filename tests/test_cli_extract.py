@@ -24,7 +24,7 @@ def test_extract_saved_pages_as_jsonl(tmp_path: Path, capsys: pytest.CaptureFixt
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == 2
     for rec in records:
-        assert FIELDS <= set(rec)
+        assert set(rec) >= FIELDS
         assert rec["canonical_url"] == "https://news.example.org/a/vienna.html"
         assert rec["language"] == "en" and rec["word_count"] > 300
         assert rec["method"] == "trafilatura-precision" and rec["date_method"] == "page-metadata"
