@@ -38,6 +38,8 @@ def alert_record(alert: Alert) -> dict[str, object]:
         "site_name": alert.site_name,
         "published_at": alert.published_at.isoformat() if alert.published_at else None,
         "passage": alert.passage,
+        "story_id": alert.story_id,
+        "also_carried_by": list(alert.also_carried_by),
     }
 
 
@@ -45,7 +47,8 @@ def console_line(alert: Alert) -> str:
     """A one-line human summary of an alert."""
     title = alert.title or alert.url
     outlet = f" ({alert.site_name})" if alert.site_name else ""
-    return f"ALERT [{alert.topic_id}] {alert.score:.3f} {title}{outlet} <{alert.url}>"
+    also = f" (also carried by {', '.join(alert.also_carried_by)})" if alert.also_carried_by else ""
+    return f"ALERT [{alert.topic_id}] {alert.score:.3f} {title}{outlet} <{alert.url}>{also}"
 
 
 def deliver_to_file(

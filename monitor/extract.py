@@ -7,15 +7,19 @@ import logging
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import py3langid
 import trafilatura
 import trafilatura.meta
 from charset_normalizer import from_bytes
+from tld import get_fld
 from trafilatura.settings import Document
 
 from monitor.models import Article, FetchStatus, PageFailure, PageFetch
 from monitor.sources import plausible_date
+from monitor.stories import text_hash
+from monitor.urls import InvalidURL, canonicalize, stable_id
 
 MIN_TEXT_CHARS = 200
 # Tried in order until one yields MIN_TEXT_CHARS; the feed summary is the last resort.
@@ -198,9 +202,11 @@ def extract_article(page: PageFetch, now: datetime | None = None) -> Article:
 
     title = (doc.title if doc is not None else None) or entry.title
     language = (doc.language if doc is not None else None) or detect_language(text)
+    canonical = page_canonical(entry.canonical_url, fetch.final_url, doc.url if doc is not None else None)
+    article_id = stable_id(canonical)
     return Article(
-        article_id=entry.article_id,
-        canonical_url=entry.canonical_url,
+        article_id=article_id,
+        canonical_url=canonical,
         url=entry.url,
         source_id=entry.source_id,
         title=title,
@@ -213,7 +219,44 @@ def extract_article(page: PageFetch, now: datetime | None = None) -> Article:
         word_count=len(text.split()),
         extract_method=method,
         fetched_at=now,
+        text_hash=text_hash(text),
+        entry_id=entry.article_id if article_id != entry.article_id else None,
     )
+
+
+def page_canonical(entry_canonical: str, final_url: str, declared: str | None) -> str:
+    """The canonical URL of a page: its declared one when trustworthy, else where it ended up.
+
+    A page's ``rel=canonical`` or ``og:url`` is believed only on the registrable domain
+    the page was served from, so a page cannot claim another site's identity. Without
+    one, the URL after redirects is used, which unwraps feed-proxy and tracking redirects.
+
+    Args:
+        entry_canonical: canonical form of the URL the feed gave.
+        final_url: the URL the page was served from after redirects.
+        declared: the canonical link or og:url the page declares, if any.
+
+    Returns:
+        A canonical URL (see :func:`monitor.urls.canonicalize`).
+    """
+    for candidate in (declared, final_url):
+        if not candidate:
+            continue
+        try:
+            url = canonicalize(candidate)
+        except InvalidURL:
+            continue
+        if same_site(url, final_url):
+            return url
+    return entry_canonical
+
+
+def same_site(a: str, b: str) -> bool:
+    """Tell whether two URLs share a registrable domain (or, for IP hosts, the host)."""
+    first, second = get_fld(a, fail_silently=True), get_fld(b, fail_silently=True)
+    if first and second:
+        return bool(first == second)
+    return urlsplit(a).hostname == urlsplit(b).hostname
 
 
 def extract_batch(

@@ -144,6 +144,8 @@ class Article:
     word_count: int
     extract_method: str
     fetched_at: datetime
+    text_hash: str = ""
+    entry_id: str | None = None  # id of the feed's URL when the page names another canonical URL
 
 
 @dataclass(frozen=True)
@@ -211,3 +213,5 @@ class Alert:
     site_name: str | None
     published_at: datetime | None
     passage: str
+    story_id: str | None = None
+    also_carried_by: tuple[str, ...] = ()

@@ -395,9 +395,9 @@ def test_one_run_survives_a_hostile_server(
     # Small timeouts keep the run short; no per-host queueing, so every feed's request
     # starts at once and only its own server's behaviour decides its outcome.
     for key, value in {
-        "MONITOR_TOTAL_TIMEOUT_S": "3",
-        "MONITOR_READ_TIMEOUT_S": "2",
-        "MONITOR_CONNECT_TIMEOUT_S": "1",
+        "MONITOR_TOTAL_TIMEOUT_S": "6",
+        "MONITOR_READ_TIMEOUT_S": "4",
+        "MONITOR_CONNECT_TIMEOUT_S": "2",
         "MONITOR_PER_HOST_CONCURRENCY": "64",
         "MONITOR_PER_HOST_DELAY_S": "0",
         "MONITOR_CONCURRENCY": "64",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from monitor.models import (
     Topic,
 )
 from monitor.schedule import PollPlan, plan_next_poll
+from monitor.stories import text_hash
 from monitor.urls import canonicalize
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -41,7 +43,7 @@ def article(n: int) -> Article:
     e = entry(n)
     return Article(
         e.article_id, e.canonical_url, e.url, e.source_id, e.title, "Author", NOW, "feed", "en", "Wire",
-        "body text " * 50, 100, "trafilatura", NOW,
+        f"body text number {n} " * 50, 100, "trafilatura", NOW,
     )  # fmt: skip
 
 
@@ -75,19 +77,19 @@ def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
     db = tmp_path / "m.duckdb"
     with store.connect(db) as con:
         versions = con.execute("SELECT version, name FROM schema_migrations").fetchall()
-        assert [v for v, _ in versions] == [1, 2, 3]
+        assert [v for v, _ in versions] == [1, 2, 3, 4]
         assert store.migrate(con) == []
     with store.connect(db) as con:
-        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 3
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 4
 
 
 def test_save_batch_is_idempotent(con) -> None:
     run = store.start_run(con)
     args = ([article(1), article(2)], passages(1) + passages(2), [match(1)], [], "model")
     first = store.save_batch(con, run, *args)
-    assert first == {"articles": 2, "passages": 4, "matches": 1, "alerts": 1}
+    assert first == {"articles": 2, "aliases": 0, "stories": 2, "passages": 4, "matches": 1, "alerts": 1}
     again = store.save_batch(con, run, *args)
-    assert again == {"articles": 0, "passages": 0, "matches": 0, "alerts": 0}
+    assert set(again.values()) == {0}
     assert counts(con) | {"sightings": 0} == {
         "articles": 2, "passages": 4, "matches": 1, "alerts": 1, "page_failures": 0, "sightings": 0,
     }  # fmt: skip
@@ -228,7 +230,7 @@ def test_writer_gets_the_database_once_an_analyst_lets_go(tmp_path: Path) -> Non
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with store.connect(db, lock_timeout_s=20) as con:
-            assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (3,)
+            assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (4,)
     finally:
         holder.kill()
         holder.wait()
@@ -237,3 +239,39 @@ def test_writer_gets_the_database_once_an_analyst_lets_go(tmp_path: Path) -> Non
 def test_read_only_open_of_missing_database_is_a_named_error(tmp_path: Path) -> None:
     with pytest.raises(store.DatabaseMissing), store.connect(tmp_path / "nope.duckdb", read_only=True):
         pass
+
+
+def test_same_text_under_another_url_becomes_an_alias_of_the_stored_article(con) -> None:
+    original = article(1)
+    copy = replace(article(2), text=original.text.upper() + "  ", text_hash=text_hash(original.text.upper()))
+    original = replace(original, text_hash=text_hash(original.text))
+    sighted(con, 1, 2)
+    run = store.start_run(con)
+    first = store.save_batch(con, run, [original], passages(1), [match(1)], [], "m")
+    second = store.save_batch(con, run, [copy], passages(2), [match(2)], [], "m")
+    assert first["articles"] == 1 and second == {
+        **second,
+        "articles": 0,
+        "aliases": 1,
+        "matches": 0,
+        "alerts": 0,
+    }
+    alias = con.execute("SELECT alias_id, article_id, reason FROM article_aliases").fetchone()
+    assert alias == (copy.article_id, original.article_id, "same-text")
+    assert store.pending_entries(con, max_attempts=5) == []  # the copy's sighting is not pending work
+
+
+def test_a_syndicated_copy_joins_the_story_and_adds_no_alert(con) -> None:
+    body = " ".join(f"Sentence {i} of the wire story about the talks in Vienna today." for i in range(40))
+    wire = replace(article(1), text=body, text_hash=text_hash(body))
+    edited = (
+        body.replace("Sentence 39", "Final sentence") + " Reporting by a correspondent; editing by a desk."
+    )
+    copy = replace(article(2), text=edited, text_hash=text_hash(edited))
+    run = store.start_run(con)
+    store.save_batch(con, run, [wire], passages(1), [match(1)], [], "m")
+    counts_copy = store.save_batch(con, run, [copy], passages(2), [match(2)], [], "m")
+    assert counts_copy["articles"] == 1 and counts_copy["stories"] == 0
+    assert counts_copy["matches"] == 1 and counts_copy["alerts"] == 0
+    stories = con.execute("SELECT DISTINCT story_id FROM articles").fetchall()
+    assert stories == [(wire.article_id,)]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from monitor import stories
 from monitor.embed import DIMENSION
 from monitor.models import (
     Article,
@@ -22,6 +23,9 @@ from monitor.models import (
 from monitor.store.db import arrow_view, now_utc
 from monitor.urls import stable_id
 
+# Syndicated copies arrive within days of each other; older stories are not searched.
+STORY_WINDOW = timedelta(days=14)
+
 
 def save_batch(
     con: duckdb.DuckDBPyConnection,
@@ -32,10 +36,13 @@ def save_batch(
     failures: Sequence[PageFailure],
     model: str,
 ) -> dict[str, int]:
-    """Write one batch's articles, passages, matches, alerts and failures atomically.
+    """Write one batch's articles, passages, stories, matches, alerts and failures atomically.
 
     A run killed mid-way therefore leaves whole batches or nothing, and the next run
-    picks up the articles that are missing.
+    picks up the articles that are missing. An article whose canonical URL or normalised
+    text is already stored becomes an alias of the stored one (its feed sighting still
+    counts); every new article joins the story it duplicates or starts its own; alerts
+    are one per story and topic.
 
     Args:
         con: the database.
@@ -47,25 +54,32 @@ def save_batch(
         model: name of the embedding model that produced the passages.
 
     Returns:
-        Counts of rows actually inserted: ``articles``, ``passages``, ``matches``, ``alerts``.
+        Counts of rows actually inserted: ``articles``, ``aliases``, ``stories``,
+        ``passages``, ``matches``, ``alerts``.
     """
     now = now_utc()
-    counts = {"articles": 0, "passages": 0, "matches": 0, "alerts": 0}
+    counts = {"articles": 0, "aliases": 0, "stories": 0, "passages": 0, "matches": 0, "alerts": 0}
     con.execute("BEGIN")
     try:
-        if articles:
-            with arrow_view(con, "batch_articles", _articles_table(articles, run_id)):
+        fresh, aliases = _split_duplicates(con, articles)
+        counts["aliases"] = _insert_aliases(con, aliases, now)
+        kept = {a.article_id for a in fresh}
+        if fresh:
+            stories = _assign_stories(con, fresh, now)
+            counts["stories"] = len({s for a, s in stories.items() if s == a})
+            with arrow_view(con, "batch_articles", _articles_table(fresh, run_id, stories)):
                 counts["articles"] = len(
                     con.execute(
                         "INSERT INTO articles BY NAME SELECT * FROM batch_articles "
                         "ON CONFLICT DO NOTHING RETURNING article_id"
                     ).fetchall()
                 )
-            ids = pa.table({"article_id": [a.article_id for a in articles]})
-            with arrow_view(con, "stored_ids", ids):
-                con.execute(
-                    "DELETE FROM page_failures WHERE article_id IN (SELECT article_id FROM stored_ids)"
-                )
+        done = pa.table(
+            {"article_id": [a.article_id for a in articles] + [a.entry_id for a in articles if a.entry_id]}
+        )
+        with arrow_view(con, "stored_ids", done):
+            con.execute("DELETE FROM page_failures WHERE article_id IN (SELECT article_id FROM stored_ids)")
+        passages = [p for p in passages if p.article_id in kept]
         if passages:
             with arrow_view(con, "batch_passages", _passages_table(passages, model)):
                 counts["passages"] = len(
@@ -74,6 +88,7 @@ def save_batch(
                         "ON CONFLICT DO NOTHING RETURNING seq"
                     ).fetchall()
                 )
+        matches = [m for m in matches if m.article_id in kept]
         if matches:
             with arrow_view(con, "batch_matches", _matches_table(matches, run_id, now)):
                 inserted = con.execute(
@@ -81,22 +96,7 @@ def save_batch(
                     "ON CONFLICT DO NOTHING RETURNING article_id, topic_id"
                 ).fetchall()
             counts["matches"] = len(inserted)
-            alerts = pa.table(
-                {
-                    "alert_id": [stable_id(f"{a}:{t}") for a, t in inserted],
-                    "article_id": [a for a, _ in inserted],
-                    "topic_id": [t for _, t in inserted],
-                }
-            )
-            with arrow_view(con, "batch_alerts", alerts):
-                counts["alerts"] = len(
-                    con.execute(
-                        "INSERT INTO alerts (alert_id, article_id, topic_id, created_at) "
-                        "SELECT alert_id, article_id, topic_id, ? FROM batch_alerts "
-                        "ON CONFLICT DO NOTHING RETURNING alert_id",
-                        [now],
-                    ).fetchall()
-                )
+            counts["alerts"] = _queue_alerts(con, inserted, now)
         if failures:
             record_failures(con, failures, now)
         con.execute("COMMIT")
@@ -104,6 +104,131 @@ def save_batch(
         con.execute("ROLLBACK")
         raise
     return counts
+
+
+def _split_duplicates(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[Article]
+) -> tuple[list[Article], list[tuple[str, str, str, str]]]:
+    """Separate new articles from copies of stored ones (same canonical URL or same text)."""
+    table = pa.table(
+        {"article_id": [a.article_id for a in articles], "text_hash": [a.text_hash for a in articles]}
+    )
+    with arrow_view(con, "candidates", table):
+        by_id = {r[0] for r in con.execute(
+            "SELECT c.article_id FROM candidates c JOIN articles a USING (article_id)"
+        ).fetchall()}  # fmt: skip
+        by_text = dict(con.execute(
+            "SELECT c.text_hash, min(a.article_id) FROM candidates c JOIN articles a "
+            "ON a.text_hash = c.text_hash AND c.text_hash <> '' GROUP BY c.text_hash"
+        ).fetchall())  # fmt: skip
+    fresh: list[Article] = []
+    aliases: list[tuple[str, str, str, str]] = []  # alias id, article id, url, reason
+    for article in articles:
+        if article.article_id in by_id:
+            target = article.article_id
+        elif article.text_hash and article.text_hash in by_text:
+            target = by_text[article.text_hash]
+            aliases.append((article.article_id, target, article.url, "same-text"))
+        else:
+            fresh.append(article)
+            target = article.article_id
+            if article.text_hash:
+                by_text[article.text_hash] = target
+            by_id.add(target)
+        if article.entry_id and article.entry_id != target:
+            aliases.append((article.entry_id, target, article.url, "canonical-link"))
+    return fresh, aliases
+
+
+def _insert_aliases(
+    con: duckdb.DuckDBPyConnection, aliases: Sequence[tuple[str, str, str, str]], now: datetime
+) -> int:
+    if not aliases:
+        return 0
+    table = pa.table(
+        {name: [a[i] for a in aliases] for i, name in enumerate(("alias_id", "article_id", "url", "reason"))}
+    )
+    with arrow_view(con, "batch_aliases", table):
+        return len(
+            con.execute(
+                "INSERT INTO article_aliases SELECT *, ? FROM batch_aliases ON CONFLICT DO NOTHING RETURNING 1",
+                [now],
+            ).fetchall()
+        )
+
+
+def _assign_stories(
+    con: duckdb.DuckDBPyConnection, fresh: Sequence[Article], now: datetime
+) -> dict[str, str]:
+    """Sign the new articles, find the stories they belong to, and record new stories."""
+    signatures = [stories.signature(a.article_id, a.text) for a in fresh]
+    known = [
+        (stories.Signature(article_id, shingles, np.asarray(values, dtype=np.uint32)), story_id)
+        for article_id, shingles, values, story_id in con.execute(
+            """
+            SELECT s.article_id, s.shingles, s.minhash, a.story_id
+            FROM article_signatures s JOIN articles a USING (article_id)
+            WHERE s.created_at >= ? AND a.story_id IS NOT NULL
+            """,
+            [now - STORY_WINDOW],
+        ).fetchall()
+    ]
+    assigned = stories.assign(signatures, known)
+    sig_table = pa.table(
+        {
+            "article_id": [s.article_id for s in signatures],
+            "shingles": pa.array([s.shingles for s in signatures], pa.int32()),
+            "minhash": pa.array([s.values.tolist() for s in signatures], pa.list_(pa.uint32())),
+        }
+    )
+    with arrow_view(con, "batch_signatures", sig_table):
+        con.execute(
+            "INSERT INTO article_signatures SELECT article_id, shingles, minhash, ? FROM batch_signatures "
+            "ON CONFLICT DO NOTHING",
+            [now],
+        )
+    new_stories = [a for a in fresh if assigned[a.article_id] == a.article_id]
+    if new_stories:
+        table = pa.table(
+            {
+                "story_id": [a.article_id for a in new_stories],
+                "first_article_id": [a.article_id for a in new_stories],
+                "first_source_id": [a.source_id for a in new_stories],
+                "title": pa.array([a.title for a in new_stories], pa.string()),
+            }
+        )
+        with arrow_view(con, "batch_stories", table):
+            con.execute(
+                "INSERT INTO stories BY NAME SELECT *, ? AS first_seen_at FROM batch_stories ON CONFLICT DO NOTHING",
+                [now],
+            )
+    return assigned
+
+
+def _queue_alerts(con: duckdb.DuckDBPyConnection, matched: Sequence[tuple[str, str]], now: datetime) -> int:
+    """Queue one alert per story and topic: a syndicated copy of an alerted story adds none."""
+    table = pa.table({"article_id": [a for a, _ in matched], "topic_id": [t for _, t in matched]})
+    with arrow_view(con, "new_matches", table):
+        rows = con.execute(
+            "SELECT n.article_id, n.topic_id, coalesce(a.story_id, n.article_id) FROM new_matches n "
+            "JOIN articles a USING (article_id)"
+        ).fetchall()
+    alerts = pa.table(
+        {
+            "alert_id": [stable_id(f"{story}:{topic}") for _, topic, story in rows],
+            "article_id": [a for a, _, _ in rows],
+            "topic_id": [t for _, t, _ in rows],
+        }
+    )
+    with arrow_view(con, "batch_alerts", alerts):
+        return len(
+            con.execute(
+                "INSERT INTO alerts (alert_id, article_id, topic_id, created_at) "
+                "SELECT alert_id, article_id, topic_id, ? FROM batch_alerts "
+                "ON CONFLICT DO NOTHING RETURNING alert_id",
+                [now],
+            ).fetchall()
+        )
 
 
 def record_failures(
@@ -136,7 +261,7 @@ def record_failures(
         )
 
 
-def _articles_table(articles: Sequence[Article], run_id: str) -> pa.Table:
+def _articles_table(articles: Sequence[Article], run_id: str, story_of: dict[str, str]) -> pa.Table:
     ts = pa.timestamp("us", tz="UTC")
     return pa.table(
         {
@@ -155,6 +280,8 @@ def _articles_table(articles: Sequence[Article], run_id: str) -> pa.Table:
             "extract_method": [a.extract_method for a in articles],
             "fetched_at": pa.array([a.fetched_at for a in articles], ts),
             "run_id": [run_id] * len(articles),
+            "text_hash": [a.text_hash or None for a in articles],
+            "story_id": [story_of.get(a.article_id, a.article_id) for a in articles],
         }
     )
 

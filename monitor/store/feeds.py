@@ -214,6 +214,7 @@ def pending_entries(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[E
         SELECT s.source_id, s.url, s.title, s.feed_published_at, s.summary
         FROM sightings s
         WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.article_id = s.article_id)
+          AND NOT EXISTS (SELECT 1 FROM article_aliases al WHERE al.alias_id = s.article_id)
           AND NOT EXISTS (SELECT 1 FROM page_failures f WHERE f.article_id = s.article_id
                           AND (f.status = 'permanent' OR f.attempts >= ?))
         QUALIFY row_number() OVER (PARTITION BY s.article_id ORDER BY s.first_seen_at, s.source_id) = 1

@@ -14,11 +14,24 @@ from monitor.store.db import arrow_view, now_utc
 
 
 def pending_alerts(con: duckdb.DuckDBPyConnection) -> list[Alert]:
-    """Alerts in the outbox that have not been delivered yet, oldest first."""
+    """Alerts in the outbox that have not been delivered yet, oldest first.
+
+    Each carries its story and the other feeds that carried the story ("also carried by"),
+    counted at delivery time, so copies that arrived since the match are named too.
+    """
     rows = con.execute(
         """
+        WITH carriers AS (
+            SELECT DISTINCT a.story_id, si.source_id, src.name
+            FROM sightings si
+            LEFT JOIN article_aliases ali ON ali.alias_id = si.article_id
+            JOIN articles a ON a.article_id = coalesce(ali.article_id, si.article_id)
+            JOIN sources src ON src.source_id = si.source_id
+        )
         SELECT al.alert_id, al.article_id, al.topic_id, t.name, m.score, a.title, a.url,
-               a.site_name, a.published_at, m.best_passage
+               a.site_name, a.published_at, m.best_passage, a.story_id,
+               coalesce((SELECT list(c.name ORDER BY c.name) FROM carriers c
+                         WHERE c.story_id = a.story_id AND c.source_id <> a.source_id), []) AS also
         FROM alerts al
         JOIN matches m USING (article_id, topic_id)
         JOIN articles a USING (article_id)
@@ -27,7 +40,23 @@ def pending_alerts(con: duckdb.DuckDBPyConnection) -> list[Alert]:
         ORDER BY al.created_at, al.alert_id
         """
     ).fetchall()
-    return [Alert(*row) for row in rows]
+    return [
+        Alert(
+            alert_id=r[0],
+            article_id=r[1],
+            topic_id=r[2],
+            topic_name=r[3],
+            score=r[4],
+            title=r[5],
+            url=r[6],
+            site_name=r[7],
+            published_at=r[8],
+            passage=r[9],
+            story_id=r[10],
+            also_carried_by=tuple(r[11]),
+        )
+        for r in rows
+    ]
 
 
 def mark_alerts(

@@ -1,0 +1,117 @@
+"""One story per event: syndicated and lightly edited copies found by MinHash over word shingles.
+
+Wire copies carried by several outlets differ in headline, boilerplate, trimmed paragraphs
+and small edits, but share most of their 5-word shingles. Each article gets a 128-value
+MinHash signature (kept in DuckDB, so clustering survives restarts); two articles belong to
+one story when the estimated *containment* of the shorter in the longer is high enough,
+which tolerates one copy being a trimmed version of the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+SHINGLE_WORDS = 5
+PERMUTATIONS = 128
+CONTAINMENT_THRESHOLD = 0.5
+_PRIME = np.uint64((1 << 61) - 1)
+_rng = np.random.default_rng(20261129)  # fixed: signatures must be comparable across runs
+_A = _rng.integers(1, 1 << 31, size=PERMUTATIONS, dtype=np.uint64)
+_B = _rng.integers(0, 1 << 31, size=PERMUTATIONS, dtype=np.uint64)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """An article's MinHash signature and how many distinct shingles it summarises."""
+
+    article_id: str
+    shingles: int
+    values: np.ndarray  # uint32[PERMUTATIONS]
+
+
+def normalise(text: str) -> list[str]:
+    """Lower-cased word tokens, the unit of comparison for duplicates."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def text_hash(text: str) -> str:
+    """Hash of the normalised text: equal for copies differing only in case, spacing, punctuation."""
+    return hashlib.sha256(" ".join(normalise(text)).encode("utf-8")).hexdigest()
+
+
+def signature(article_id: str, text: str) -> Signature:
+    """MinHash signature of a text's word 5-shingles.
+
+    Args:
+        article_id: the article the text belongs to.
+        text: the article text (title excluded: syndicators rewrite headlines).
+
+    Returns:
+        The signature; an empty text gets all-max values and 0 shingles.
+    """
+    words = normalise(text)
+    grams = {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(max(len(words) - SHINGLE_WORDS + 1, 1))}
+    grams.discard("")
+    if not grams:
+        return Signature(article_id, 0, np.full(PERMUTATIONS, np.iinfo(np.uint32).max, dtype=np.uint32))
+    hashes = np.fromiter(
+        (int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(), "little") for g in grams),
+        dtype=np.uint64,
+        count=len(grams),
+    )
+    # (a*h + b) mod p stays below 2**64 because a < 2**31 and h < 2**32.
+    permuted = (np.outer(hashes, _A) + _B) % _PRIME
+    return Signature(article_id, len(grams), (permuted.min(axis=0) & 0xFFFFFFFF).astype(np.uint32))
+
+
+def containment(a: Signature, b: Signature) -> float:
+    """Estimated share of the smaller article's shingles found in the other one."""
+    if not a.shingles or not b.shingles:
+        return 0.0
+    jaccard = float(np.mean(a.values == b.values))
+    shared = jaccard * (a.shingles + b.shingles) / (1 + jaccard)
+    return min(shared / min(a.shingles, b.shingles), 1.0)
+
+
+def is_duplicate(a: Signature, b: Signature, threshold: float = CONTAINMENT_THRESHOLD) -> bool:
+    """Tell whether two articles are copies of one story."""
+    return containment(a, b) >= threshold
+
+
+def assign(
+    new: Sequence[Signature], known: Sequence[tuple[Signature, str]], threshold: float = CONTAINMENT_THRESHOLD
+) -> dict[str, str]:
+    """Give each new article a story: an existing one it duplicates, or a story of its own.
+
+    Args:
+        new: signatures of articles without a story, in arrival order.
+        known: signatures of stored articles with their story ids.
+        threshold: containment from which two articles are one story.
+
+    Returns:
+        ``{article_id: story_id}`` for the new articles. A new story's id is the id of
+        its first article, so ids are stable once assigned.
+    """
+    pool_sigs = [s for s, _ in known]
+    pool_story = [story for _, story in known]
+    matrix = np.stack([s.values for s in pool_sigs]) if pool_sigs else np.zeros((0, PERMUTATIONS), np.uint32)
+    result: dict[str, str] = {}
+    for sig in new:
+        story = sig.article_id
+        if len(pool_sigs) and sig.shingles:
+            agreement = (matrix == sig.values).mean(axis=1)
+            for i in np.argsort(-agreement)[:5]:
+                if agreement[i] > 0 and is_duplicate(sig, pool_sigs[int(i)], threshold):
+                    story = pool_story[int(i)]
+                    break
+        result[sig.article_id] = story
+        pool_sigs.append(sig)
+        pool_story.append(story)
+        matrix = np.vstack([matrix, sig.values[None, :]])
+    return result
