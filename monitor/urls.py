@@ -50,6 +50,21 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
 )
 TRACKING_PREFIXES: tuple[str, ...] = ("utm_", "pk_", "mtm_", "hsa_", "_hs")
 
+# Redirect wrappers that carry their target in a query parameter, so they can be undone
+# without a request: (host suffix, path prefix, parameter).
+WRAPPERS: tuple[tuple[str, str, str], ...] = (
+    ("google.com", "/url", "q"),
+    ("google.com", "/url", "url"),
+    ("facebook.com", "/l.php", "u"),
+    ("l.messenger.com", "/l.php", "u"),
+    ("out.reddit.com", "/", "url"),
+    ("news.url.google.com", "/url", "url"),
+    ("feedproxy.feedburner.com", "/", "url"),
+    ("t.umblr.com", "/redirect", "z"),
+    ("r.search.yahoo.com", "/", "RU"),
+    ("safelinks.protection.outlook.com", "/", "url"),
+)
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
@@ -71,11 +86,47 @@ def is_tracking_param(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+def unwrap(url: str, depth: int = 3) -> str:
+    """Undo redirect wrappers whose target is in the URL itself (see ``WRAPPERS``).
+
+    Args:
+        url: a URL, possibly a wrapper such as ``https://www.google.com/url?q=...``.
+        depth: how many nested wrappers to undo at most.
+
+    Returns:
+        The wrapped http(s) URL, or ``url`` unchanged.
+    """
+    for _ in range(depth):
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            return url
+        params = dict(parse_qsl(parts.query))
+        for suffix, prefix, name in WRAPPERS:
+            target = params.get(name, "")
+            on_host = host == suffix or host.endswith("." + suffix)
+            if on_host and parts.path.startswith(prefix) and _is_http(target):
+                url = target
+                break
+        else:
+            return url
+    return url
+
+
+def _is_http(value: str) -> bool:
+    try:
+        return urlsplit(value).scheme.lower() in ALLOWED_SCHEMES
+    except ValueError:
+        return False
+
+
 def canonicalize(url: str) -> str:
     """Return the canonical form of an article or feed URL.
 
-    Lower-cases scheme and host, drops the fragment, default ports and tracking
-    parameters, sorts the remaining query and normalises percent-escapes.
+    Undoes redirect wrappers that carry their target (``unwrap``), lower-cases scheme
+    and host, drops the fragment, default ports and tracking parameters, sorts the
+    remaining query and normalises percent-escapes.
     Applying it twice gives the same result as applying it once.
 
     Args:
@@ -88,7 +139,7 @@ def canonicalize(url: str) -> str:
         InvalidURL: the URL is not absolute http(s) or has no host.
     """
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(unwrap(url.strip()))
         hostname = parts.hostname
     except ValueError as exc:  # unbalanced brackets, bad IPv6 literal, invalid characters
         raise InvalidURL(f"malformed URL {url!r}: {exc}") from exc

@@ -266,3 +266,22 @@ def test_stable_id_examples() -> None:
     assert a != stable_id("https://example.com/b")
     assert len(a) == 16
     assert int(a, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    ("wrapped", "target"),
+    [
+        ("https://www.google.com/url?sa=t&q=https%3A%2F%2Fwww.bbc.co.uk%2Fnews%2Fa%3Futm_source%3Dx&ved=1",
+         "https://www.bbc.co.uk/news/a"),
+        ("https://l.facebook.com/l.php?u=https%3A%2F%2Fexample.org%2Fa%3Fid%3D2&h=AT", "https://example.org/a?id=2"),
+        ("https://out.reddit.com/t3_x?url=http%3A%2F%2Fnews.example.com%2Fs&token=1", "http://news.example.com/s"),
+    ],
+)  # fmt: skip
+def test_redirect_wrappers_are_undone_offline(wrapped: str, target: str) -> None:
+    assert canonicalize(wrapped) == target
+
+
+def test_wrappers_never_unwrap_to_other_schemes() -> None:
+    assert canonicalize("https://www.google.com/url?q=javascript:alert(1)").startswith(
+        "https://www.google.com/url"
+    )

@@ -218,7 +218,7 @@ def pending_entries(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[E
           AND NOT EXISTS (SELECT 1 FROM page_failures f WHERE f.article_id = s.article_id
                           AND (f.status = 'permanent' OR f.attempts >= ?))
         QUALIFY row_number() OVER (PARTITION BY s.article_id ORDER BY s.first_seen_at, s.source_id) = 1
-        ORDER BY s.first_seen_at, s.article_id
+        ORDER BY s.first_seen_at, s.feed_published_at NULLS LAST, s.article_id
         """,
         [max_attempts],
     ).fetchall()
