@@ -1,7 +1,7 @@
 """One story per event: syndicated and lightly edited copies found by MinHash over word shingles.
 
 Wire copies carried by several outlets differ in headline, boilerplate, trimmed paragraphs
-and small edits, but share most of their 5-word shingles. Each article gets a 128-value
+and small edits, but share most of their 3-word shingles. Each article gets a 128-value
 MinHash signature (kept in DuckDB, so clustering survives restarts); two articles belong to
 one story when the estimated *containment* of the shorter in the longer is high enough,
 which tolerates one copy being a trimmed version of the other.
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SHINGLE_WORDS = 5
+SHINGLE_WORDS = 3
 PERMUTATIONS = 128
-CONTAINMENT_THRESHOLD = 0.5
+CONTAINMENT_THRESHOLD = 0.4
 _PRIME = np.uint64((1 << 61) - 1)
 _rng = np.random.default_rng(20261129)  # fixed: signatures must be comparable across runs
 _A = _rng.integers(1, 1 << 31, size=PERMUTATIONS, dtype=np.uint64)
@@ -46,7 +46,7 @@ def text_hash(text: str) -> str:
 
 
 def signature(article_id: str, text: str) -> Signature:
-    """MinHash signature of a text's word 5-shingles.
+    """MinHash signature of a text's word 3-shingles.
 
     Args:
         article_id: the article the text belongs to.

@@ -43,7 +43,7 @@ def article(n: int) -> Article:
     e = entry(n)
     return Article(
         e.article_id, e.canonical_url, e.url, e.source_id, e.title, "Author", NOW, "feed", "en", "Wire",
-        f"body text number {n} " * 50, 100, "trafilatura", NOW,
+        " ".join(f"word{n}x{i}" for i in range(150)), 100, "trafilatura", NOW,
     )  # fmt: skip
 
 

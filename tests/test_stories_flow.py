@@ -20,7 +20,9 @@ SAMPLE = REPO / "monitor/sample_site/articles"
 
 def page(slug: str, base: str, headline: str | None = None, extra: str = "", date: str | None = None) -> str:
     html = (SAMPLE / f"{slug}.html").read_text(encoding="utf-8").replace("{{BASE}}", base)
-    html = re.sub(r'<link rel="canonical"[^>]*>|<meta property="og:url"[^>]*>', "", html)  # each copy at its own URL
+    html = re.sub(
+        r'<link rel="canonical"[^>]*>|<meta property="og:url"[^>]*>', "", html
+    )  # each copy at its own URL
     if headline:
         html = re.sub(r"<h1([^>]*)>.*?</h1>", rf"<h1\1>{headline}</h1>", html, count=1, flags=re.S)
         html = re.sub(r"<title>.*?</title>", f"<title>{headline}</title>", html, count=1, flags=re.S)

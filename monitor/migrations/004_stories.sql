@@ -14,7 +14,7 @@ CREATE TABLE article_aliases (
 ALTER TABLE articles ADD COLUMN text_hash VARCHAR;   -- sha256 of the normalised text
 ALTER TABLE articles ADD COLUMN story_id VARCHAR;    -- stories.story_id
 
--- MinHash signatures of word 5-shingles (see monitor/stories.py), kept so that clustering
+-- MinHash signatures of word 3-shingles (see monitor/stories.py), kept so that clustering
 -- survives restarts.
 CREATE TABLE article_signatures (
     article_id  VARCHAR PRIMARY KEY,
