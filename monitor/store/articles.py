@@ -96,7 +96,7 @@ def save_batch(
                     "ON CONFLICT DO NOTHING RETURNING article_id, topic_id"
                 ).fetchall()
             counts["matches"] = len(inserted)
-            counts["alerts"] = _queue_alerts(con, inserted, now)
+            counts["alerts"] = queue_alerts(con, inserted, now)
         if failures:
             record_failures(con, failures, now)
         con.execute("COMMIT")
@@ -205,7 +205,7 @@ def _assign_stories(
     return assigned
 
 
-def _queue_alerts(con: duckdb.DuckDBPyConnection, matched: Sequence[tuple[str, str]], now: datetime) -> int:
+def queue_alerts(con: duckdb.DuckDBPyConnection, matched: Sequence[tuple[str, str]], now: datetime) -> int:
     """Queue one alert per story and topic: a syndicated copy of an alerted story adds none."""
     table = pa.table({"article_id": [a for a, _ in matched], "topic_id": [t for _, t in matched]})
     with arrow_view(con, "new_matches", table):

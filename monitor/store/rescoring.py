@@ -11,8 +11,8 @@ import pyarrow as pa
 
 from monitor.embed import DIMENSION
 from monitor.models import Match
+from monitor.store.articles import queue_alerts
 from monitor.store.db import arrow_view, now_utc
-from monitor.urls import stable_id
 
 
 def iter_passage_vectors(
@@ -152,21 +152,7 @@ def replace_matches(con: duckdb.DuckDBPyConnection, matches: Sequence[Match], al
         counts["added"] = len(added)
         counts["alerts"] = 0
         if alert and added:
-            alerts = pa.table(
-                {
-                    "alert_id": [stable_id(f"{a}:{t}") for a, t in added],
-                    "article_id": [a for a, _ in added],
-                    "topic_id": [t for _, t in added],
-                }
-            )
-            with arrow_view(con, "new_alerts", alerts):
-                counts["alerts"] = len(
-                    con.execute(
-                        "INSERT INTO alerts (alert_id, article_id, topic_id, created_at) "
-                        "SELECT alert_id, article_id, topic_id, ? FROM new_alerts ON CONFLICT DO NOTHING RETURNING 1",
-                        [now],
-                    ).fetchall()
-                )
+            counts["alerts"] = queue_alerts(con, added, now)
         con.execute("COMMIT")
     except duckdb.Error:
         con.execute("ROLLBACK")
