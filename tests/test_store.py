@@ -77,10 +77,10 @@ def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
     db = tmp_path / "m.duckdb"
     with store.connect(db) as con:
         versions = con.execute("SELECT version, name FROM schema_migrations").fetchall()
-        assert [v for v, _ in versions] == [1, 2, 3, 4]
+        assert [v for v, _ in versions] == [1, 2, 3, 4, 5]
         assert store.migrate(con) == []
     with store.connect(db) as con:
-        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 4
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 5
 
 
 def test_save_batch_is_idempotent(con) -> None:
@@ -230,7 +230,7 @@ def test_writer_gets_the_database_once_an_analyst_lets_go(tmp_path: Path) -> Non
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with store.connect(db, lock_timeout_s=20) as con:
-            assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (4,)
+            assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (5,)
     finally:
         holder.kill()
         holder.wait()

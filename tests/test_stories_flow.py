@@ -84,6 +84,9 @@ def test_dates_stories_and_aliases_end_to_end(tmp_path: Path, prefect_harness: N
         }
         aliases = con.execute("SELECT url, reason FROM article_aliases").fetchall()
         alerts = con.execute("SELECT count(*) FROM alerts WHERE topic_id = 'jcpoa-talks'").fetchone()[0]
+        summary_rows = con.execute(
+            "SELECT n_outlets, len(member_articles), first_outlet FROM story_summary ORDER BY n_outlets DESC"
+        ).fetchall()
 
     # Dates: the feed's date when it has one, else the page's, never a future one.
     assert articles["vienna.html"][:2] == (datetime(2026, 11, 20, 9, 15, tzinfo=UTC), "feed")
@@ -100,6 +103,9 @@ def test_dates_stories_and_aliases_end_to_end(tmp_path: Path, prefect_harness: N
     stall = next(v for k, v in articles.items() if k.startswith("talks-stall"))
     assert stall[2] == articles["vienna.html"][2]
     assert len({v[2] for v in articles.values()}) == 3
+
+    # The story table names its first outlet and counts every outlet that carried it.
+    assert summary_rows[0] == (3, 2, "Wire One")
 
     # One alert for the story, naming the other outlets that carried it.
     assert alerts == 1

@@ -1,0 +1,17 @@
+-- 005: one row per story with its outlets and member articles, counted live (copies keep arriving).
+CREATE VIEW story_summary AS
+WITH carriers AS (
+    SELECT a.story_id, si.source_id
+    FROM sightings si
+    LEFT JOIN article_aliases al ON al.alias_id = si.article_id
+    JOIN articles a ON a.article_id = coalesce(al.article_id, si.article_id)
+)
+SELECT
+    st.story_id,
+    st.first_seen_at,
+    st.first_source_id,
+    (SELECT s.name FROM sources s WHERE s.source_id = st.first_source_id) AS first_outlet,
+    (SELECT count(DISTINCT c.source_id) FROM carriers c WHERE c.story_id = st.story_id) AS n_outlets,
+    (SELECT list(a.article_id ORDER BY a.fetched_at) FROM articles a WHERE a.story_id = st.story_id) AS member_articles,
+    st.title
+FROM stories st;
