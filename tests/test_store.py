@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -275,3 +276,27 @@ def test_a_syndicated_copy_joins_the_story_and_adds_no_alert(con) -> None:
     assert counts_copy["matches"] == 1 and counts_copy["alerts"] == 0
     stories = con.execute("SELECT DISTINCT story_id FROM articles").fetchall()
     assert stories == [(wire.article_id,)]
+
+
+def test_a_populated_database_from_the_first_schema_migrates_to_the_latest(tmp_path: Path) -> None:
+    """Upgrading a database with rows in every table (several ALTERs per table) works and keeps the rows."""
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as raw:
+        raw.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+            "applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        raw.execute((store.db.MIGRATIONS / "001_initial.sql").read_text(encoding="utf-8"))
+        raw.execute("INSERT INTO schema_migrations VALUES (1, '001_initial.sql', now())")
+        raw.execute(
+            "INSERT INTO sources (source_id, name, url, added_at) VALUES ('s', 'Wire', 'http://x/', now())"
+        )
+        raw.execute("INSERT INTO sightings VALUES ('a', 's', 'http://x/a', 't', NULL, now(), 'r')")
+    with store.connect(db) as con:
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 5
+        assert con.execute(
+            "SELECT name, validators_trusted, dead, not_modified_streak FROM sources"
+        ).fetchall() == [("Wire", True, False, 0)]
+        assert [e.url for e in store.pending_entries(con, max_attempts=5)] == ["http://x/a"]
+    with store.connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM story_summary").fetchone() == (0,)

@@ -1,7 +1,7 @@
 -- 001: the first schema. Ids are derived from URLs (see monitor/urls.py), so
 -- re-running any stage upserts the same rows instead of adding new ones.
 
-CREATE TABLE sources (
+CREATE TABLE IF NOT EXISTS sources (
     source_id            VARCHAR PRIMARY KEY,   -- stable_id(feed url)
     name                 VARCHAR NOT NULL,
     url                  VARCHAR NOT NULL,
@@ -20,7 +20,7 @@ CREATE TABLE sources (
     next_poll_at         TIMESTAMPTZ
 );
 
-CREATE TABLE articles (
+CREATE TABLE IF NOT EXISTS articles (
     article_id      VARCHAR PRIMARY KEY,        -- stable_id(canonical_url)
     canonical_url   VARCHAR NOT NULL UNIQUE,
     url             VARCHAR NOT NULL,
@@ -39,7 +39,7 @@ CREATE TABLE articles (
 );
 
 -- Every feed that listed an article, so syndication and reach stay visible.
-CREATE TABLE sightings (
+CREATE TABLE IF NOT EXISTS sightings (
     article_id    VARCHAR NOT NULL,
     source_id     VARCHAR NOT NULL,
     url           VARCHAR NOT NULL,
@@ -52,7 +52,7 @@ CREATE TABLE sightings (
 
 -- Pages that could not become articles. Temporary failures are retried on
 -- later runs until attempts reaches the configured maximum.
-CREATE TABLE page_failures (
+CREATE TABLE IF NOT EXISTS page_failures (
     article_id      VARCHAR PRIMARY KEY,
     canonical_url   VARCHAR NOT NULL,
     url             VARCHAR NOT NULL,
@@ -65,7 +65,7 @@ CREATE TABLE page_failures (
     last_failed_at  TIMESTAMPTZ NOT NULL
 );
 
-CREATE TABLE passages (
+CREATE TABLE IF NOT EXISTS passages (
     article_id  VARCHAR NOT NULL,
     seq         INTEGER NOT NULL,               -- 0 = lead (with title)
     text        VARCHAR NOT NULL,
@@ -74,7 +74,7 @@ CREATE TABLE passages (
     PRIMARY KEY (article_id, seq)
 );
 
-CREATE TABLE topics (
+CREATE TABLE IF NOT EXISTS topics (
     topic_id    VARCHAR PRIMARY KEY,
     name        VARCHAR NOT NULL,
     description VARCHAR NOT NULL,
@@ -84,7 +84,7 @@ CREATE TABLE topics (
     updated_at  TIMESTAMPTZ NOT NULL
 );
 
-CREATE TABLE matches (
+CREATE TABLE IF NOT EXISTS matches (
     article_id       VARCHAR NOT NULL,
     topic_id         VARCHAR NOT NULL,
     score            DOUBLE NOT NULL,
@@ -100,7 +100,7 @@ CREATE TABLE matches (
 );
 
 -- Outbox: written in the same transaction as its match, delivered afterwards.
-CREATE TABLE alerts (
+CREATE TABLE IF NOT EXISTS alerts (
     alert_id     VARCHAR PRIMARY KEY,           -- stable_id(article_id:topic_id): idempotency key
     article_id   VARCHAR NOT NULL,
     topic_id     VARCHAR NOT NULL,
@@ -111,7 +111,7 @@ CREATE TABLE alerts (
     last_error   VARCHAR
 );
 
-CREATE TABLE runs (
+CREATE TABLE IF NOT EXISTS runs (
     run_id           VARCHAR PRIMARY KEY,
     flow_run_id      VARCHAR,
     started_at       TIMESTAMPTZ NOT NULL,

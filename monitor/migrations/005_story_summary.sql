@@ -1,5 +1,5 @@
 -- 005: one row per story with its outlets and member articles, counted live (copies keep arriving).
-CREATE VIEW story_summary AS
+CREATE OR REPLACE VIEW story_summary AS
 WITH carriers AS (
     SELECT a.story_id, si.source_id
     FROM sightings si

@@ -117,14 +117,15 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         version = int(file.name.split("_", 1)[0])
         if version in done:
             continue
-        con.execute("BEGIN")
-        try:
-            con.execute(file.read_text(encoding="utf-8"))
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, file.name, now_utc()])
-            con.execute("COMMIT")
-        except duckdb.Error:
-            con.execute("ROLLBACK")
-            raise
+        # Statements run one at a time: DuckDB 1.5 cannot commit several ALTERs of a table
+        # that holds rows in one transaction. Every statement is idempotent (IF NOT EXISTS,
+        # OR REPLACE), so a migration cut short is simply applied again on the next open.
+        for statement in con.extract_statements(file.read_text(encoding="utf-8")):
+            con.execute(statement)
+        con.execute(
+            "INSERT INTO schema_migrations VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [version, file.name, now_utc()],
+        )
         applied.append(version)
     return applied
 
