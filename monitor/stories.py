@@ -1,7 +1,7 @@
 """One story per event: syndicated and lightly edited copies found by MinHash over word shingles.
 
 Wire copies carried by several outlets differ in headline, boilerplate, trimmed paragraphs
-and small edits, but share most of their 3-word shingles. Each article gets a 128-value
+and small edits, but share most of their 5-word shingles. Each article gets a 128-value
 MinHash signature (kept in DuckDB, so clustering survives restarts); two articles belong to
 one story when the estimated *containment* of the shorter in the longer is high enough,
 which tolerates one copy being a trimmed version of the other.
@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SHINGLE_WORDS = 3
+SHINGLE_WORDS = 5
 PERMUTATIONS = 128
-CONTAINMENT_THRESHOLD = 0.4
-_PRIME = np.uint64((1 << 61) - 1)
-_rng = np.random.default_rng(20261129)  # fixed: signatures must be comparable across runs
-_A = _rng.integers(1, 1 << 31, size=PERMUTATIONS, dtype=np.uint64)
-_B = _rng.integers(0, 1 << 31, size=PERMUTATIONS, dtype=np.uint64)
+CONTAINMENT_THRESHOLD = 0.5
+# One 64-bit seed per permutation; a shingle's value under permutation i is
+# splitmix64(hash ^ seed_i), a well-mixed hash, so the minima of different permutations
+# are independent (a plain a*h+b without a full 128-bit product is nearly monotonic in h).
+_SEEDS = np.random.default_rng(20261129).integers(0, 2**63, size=PERMUTATIONS, dtype=np.uint64)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -46,7 +46,7 @@ def text_hash(text: str) -> str:
 
 
 def signature(article_id: str, text: str) -> Signature:
-    """MinHash signature of a text's word 3-shingles.
+    """MinHash signature of a text's word 5-shingles.
 
     Args:
         article_id: the article the text belongs to.
@@ -61,13 +61,21 @@ def signature(article_id: str, text: str) -> Signature:
     if not grams:
         return Signature(article_id, 0, np.full(PERMUTATIONS, np.iinfo(np.uint32).max, dtype=np.uint32))
     hashes = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(), "little") for g in grams),
+        (int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little") for g in grams),
         dtype=np.uint64,
         count=len(grams),
     )
-    # (a*h + b) mod p stays below 2**64 because a < 2**31 and h < 2**32.
-    permuted = (np.outer(hashes, _A) + _B) % _PRIME
-    return Signature(article_id, len(grams), (permuted.min(axis=0) & 0xFFFFFFFF).astype(np.uint32))
+    permuted = _splitmix64(hashes[:, None] ^ _SEEDS[None, :])
+    return Signature(article_id, len(grams), (permuted.min(axis=0) >> np.uint64(32)).astype(np.uint32))
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser on uint64 arrays (multiplication wraps modulo 2**64)."""
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
 def containment(a: Signature, b: Signature) -> float:

@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS article_aliases (
 ALTER TABLE articles ADD COLUMN IF NOT EXISTS text_hash VARCHAR;   -- sha256 of the normalised text
 ALTER TABLE articles ADD COLUMN IF NOT EXISTS story_id VARCHAR;    -- stories.story_id
 
--- MinHash signatures of word 3-shingles (see monitor/stories.py), kept so that clustering
+-- MinHash signatures of word 5-shingles (see monitor/stories.py), kept so that clustering
 -- survives restarts.
 CREATE TABLE IF NOT EXISTS article_signatures (
     article_id  VARCHAR PRIMARY KEY,
