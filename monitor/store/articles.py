@@ -209,15 +209,20 @@ def queue_alerts(con: duckdb.DuckDBPyConnection, matched: Sequence[tuple[str, st
     """Queue one alert per story and topic: a syndicated copy of an alerted story adds none."""
     table = pa.table({"article_id": [a for a, _ in matched], "topic_id": [t for _, t in matched]})
     with arrow_view(con, "new_matches", table):
+        # The story's own first article speaks for it, else the earliest published copy.
         rows = con.execute(
-            "SELECT n.article_id, n.topic_id, coalesce(a.story_id, n.article_id) FROM new_matches n "
-            "JOIN articles a USING (article_id)"
+            "SELECT n.article_id, n.topic_id, coalesce(a.story_id, n.article_id) AS story FROM new_matches n "
+            "JOIN articles a USING (article_id) "
+            "ORDER BY a.article_id = story DESC, a.published_at NULLS LAST, a.article_id"
         ).fetchall()
+    chosen: dict[str, tuple[str, str]] = {}
+    for article_id, topic_id, story in rows:
+        chosen.setdefault(stable_id(f"{story}:{topic_id}"), (article_id, topic_id))
     alerts = pa.table(
         {
-            "alert_id": [stable_id(f"{story}:{topic}") for _, topic, story in rows],
-            "article_id": [a for a, _, _ in rows],
-            "topic_id": [t for _, t, _ in rows],
+            "alert_id": list(chosen),
+            "article_id": [a for a, _ in chosen.values()],
+            "topic_id": [t for _, t in chosen.values()],
         }
     )
     with arrow_view(con, "batch_alerts", alerts):
