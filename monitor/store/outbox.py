@@ -21,16 +21,9 @@ def pending_alerts(con: duckdb.DuckDBPyConnection) -> list[Alert]:
     """
     rows = con.execute(
         """
-        WITH carriers AS (
-            SELECT DISTINCT a.story_id, si.source_id, src.name
-            FROM sightings si
-            LEFT JOIN article_aliases ali ON ali.alias_id = si.article_id
-            JOIN articles a ON a.article_id = coalesce(ali.article_id, si.article_id)
-            JOIN sources src ON src.source_id = si.source_id
-        )
         SELECT al.alert_id, al.article_id, al.topic_id, t.name, m.score, a.title, a.url,
                a.site_name, a.published_at, m.best_passage, a.story_id,
-               coalesce((SELECT list(c.name ORDER BY c.name) FROM carriers c
+               coalesce((SELECT list(c.name ORDER BY c.name) FROM story_carriers c
                          WHERE c.story_id = a.story_id AND c.source_id <> a.source_id), []) AS also
         FROM alerts al
         JOIN matches m USING (article_id, topic_id)
