@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from prefect.runtime import flow_run
 from monitor import alerts, extract, sources, store
 from monitor.config import Settings
 from monitor.embed import Embedder, embed_articles
-from monitor.fetch import fetch_pages, open_fetcher
+from monitor.fetch import Fetcher, fetch_pages, open_fetcher
 from monitor.guard import AddressGuard
 from monitor.match import TopicMatcher
 from monitor.models import Entry, Feed, FeedPoll, FeedState, FetchStatus, PageFailure, PageFetch, Topic
@@ -41,6 +42,10 @@ class RunSummary:
     failed_feeds: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _fetcher(settings: Settings) -> AbstractAsyncContextManager[Fetcher]:
+    return open_fetcher(settings.fetch_limits(), AddressGuard(settings.fetch_allow), settings.user_agent)
+
+
 def _batches(items: Sequence[Entry], size: int) -> list[Sequence[Entry]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -60,8 +65,7 @@ def prepare(
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def poll_feeds(settings: Settings, feeds: list[Feed], states: dict[str, FeedState]) -> list[FeedPoll]:
     async def run() -> list[FeedPoll]:
-        guard = AddressGuard(settings.fetch_allow)
-        async with open_fetcher(settings.fetch_limits(), guard, settings.user_agent) as fetcher:
+        async with _fetcher(settings) as fetcher:
             return await sources.poll_feeds(fetcher, feeds, states, settings.max_feed_bytes)
 
     return asyncio.run(run())
@@ -91,8 +95,7 @@ def record_polls(
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def download(settings: Settings, entries: Sequence[Entry]) -> tuple[list[PageFetch], list[PageFailure]]:
     async def run() -> tuple[list[PageFetch], list[PageFailure]]:
-        guard = AddressGuard(settings.fetch_allow)
-        async with open_fetcher(settings.fetch_limits(), guard, settings.user_agent) as fetcher:
+        async with _fetcher(settings) as fetcher:
             robots = RobotsPolicy(fetcher, settings.user_agent) if settings.obey_robots else None
             return await fetch_pages(fetcher, entries, settings.max_page_bytes, robots)
 
