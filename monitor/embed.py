@@ -48,7 +48,6 @@ class Embedder:
         except OSError as exc:
             raise ModelUnavailable(f"cannot load embedding model from {model_path}: {exc}") from exc
         self.batch_size = batch_size
-        self.max_tokens = int(self._model.max_seq_length or 256)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts into unit-length float32 vectors.
