@@ -26,7 +26,7 @@ import trafilatura
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.extract import extract_text
+from monitor.ingest.extraction import extract_text
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
 

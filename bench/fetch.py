@@ -37,10 +37,10 @@ from xml.sax.saxutils import escape
 import feedparser
 import httpx
 
-from monitor.fetch import FetchLimits, open_fetcher
-from monitor.guard import AddressGuard
+from monitor.ingest.guard import AddressGuard
+from monitor.ingest.http import FetchLimits, open_fetcher
+from monitor.ingest.polling import poll_feeds
 from monitor.models import Feed, FeedState, FetchStatus
-from monitor.sources import poll_feeds
 
 ITEMS_PER_FEED = 20
 MAX_BYTES = 10 * 1024 * 1024

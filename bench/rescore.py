@@ -30,12 +30,14 @@ import numpy as np
 import pyarrow as pa
 
 from monitor import store
-from monitor.embed import DIMENSION, Embedder
-from monitor.match import TopicMatcher
-from monitor.rescore import rescore
+from monitor.ingest.urls import stable_id
+from monitor.matching.embedding import load_encoder
+from monitor.matching.keywords import scoring_text
+from monitor.matching.rescore import rescore
+from monitor.matching.scoring import ArticleText, TopicMatcher
+from monitor.matching.topics import load_topics
 from monitor.store.db import arrow_view
-from monitor.topics import load_topics
-from monitor.urls import stable_id
+from monitor.store.passages import vectors_array
 
 ON_TOPIC = [
     "Iran test-launched a new ballistic missile with a range of 1,400 kilometres, state television reported.",
@@ -99,11 +101,11 @@ def log(message: str, started: float) -> None:
     print(f"[{time.monotonic() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-def generate(con, embedder, n_articles, per_article, started, chunk=10_000):
+def generate(con, encoder, n_articles, per_article, started, chunk=10_000):
     """Insert articles and passages chunk by chunk with Arrow; return the passage count."""
     rng = np.random.default_rng(42)
     sentences = ON_TOPIC + OFF_TOPIC
-    base, sentence_array = embedder.encode(sentences), pa.array(sentences)
+    base, sentence_array = encoder.encode_passages(sentences), pa.array(sentences)
     words = np.array([len(s.split()) for s in sentences])
     total = 0
     for begin in range(0, n_articles, chunk):
@@ -115,7 +117,7 @@ def generate(con, embedder, n_articles, per_article, started, chunk=10_000):
         pick[starts[topical] + rng.integers(0, counts[topical])] = rng.integers(
             0, len(ON_TOPIC), len(topical)
         )
-        vectors = base[pick] + rng.standard_normal((len(owner), DIMENSION), dtype=np.float32) * NOISE
+        vectors = base[pick] + rng.standard_normal((len(owner), encoder.dim), dtype=np.float32) * NOISE
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         site = (begin + np.arange(n)) % 40
         urls = [f"https://news{site[i]}.example.com/story/{begin + i}" for i in range(n)]
@@ -137,7 +139,7 @@ def generate(con, embedder, n_articles, per_article, started, chunk=10_000):
                 "article_id": pa.array(ids).take(pa.array(owner)),
                 "seq": pa.array(np.arange(len(owner)) - starts[owner], pa.int32()),
                 "text": sentence_array.take(pa.array(pick)),
-                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIMENSION),
+                "embedding": vectors_array(vectors),
             }
         )
         con.execute("BEGIN")
@@ -148,9 +150,7 @@ def generate(con, embedder, n_articles, per_article, started, chunk=10_000):
                 "'en' AS language, 'trafilatura' AS extract_method, 'bench' AS run_id, "
                 "published_at + INTERVAL 15 MINUTE AS fetched_at FROM gen_articles"
             )
-            con.execute(
-                "INSERT INTO passages BY NAME SELECT *, ? AS model FROM gen_passages", [embedder.name]
-            )
+            con.execute("INSERT INTO passages BY NAME SELECT *, ? AS model FROM gen_passages", [encoder.name])
         con.execute("COMMIT")
         total += len(owner)
         log(f"generated {begin + n} articles, {total} passages", started)
@@ -165,11 +165,13 @@ def baseline(con, matcher, ids):
         rows = con.execute(
             "SELECT embedding FROM passages WHERE article_id = ? ORDER BY seq", [article_id]
         ).fetchall()
-        text = con.execute(
-            "SELECT coalesce(title, '') || chr(10) || text FROM articles WHERE article_id = ?", [article_id]
-        ).fetchone()[0]
+        title, text, language = con.execute(
+            "SELECT title, text, language FROM articles WHERE article_id = ?", [article_id]
+        ).fetchone()
         vectors = np.array([r[0] for r in rows], dtype=np.float32)
-        found.update((article_id, s.topic_id) for s in matcher.score(vectors, text) if s.margin >= 0)
+        article = [ArticleText(scoring_text(title, text), language)]
+        scores = matcher.score_articles(vectors, np.array([0]), article)
+        found.update((article_id, s.topic.topic_id) for s in scores if s.flagged[0])
     return found
 
 
@@ -194,12 +196,12 @@ def main() -> int:
     started, tmp = time.monotonic(), None if args.db else Path(tempfile.mkdtemp(prefix="rescore-bench-"))
     path = args.db or tmp / "bench.duckdb"
     try:
-        embedder = Embedder()
-        matcher = TopicMatcher(load_topics(args.topics), embedder)
+        encoder = load_encoder()
+        matcher = TopicMatcher(load_topics(args.topics), encoder)
         log(f"model and {len(matcher.topics)} topics loaded; generating {path}", started)
         with store.connect(path) as con:
             t0 = time.monotonic()
-            passages = generate(con, embedder, args.articles, args.passages_per_article, started)
+            passages = generate(con, encoder, args.articles, args.passages_per_article, started)
             generate_seconds = time.monotonic() - t0
         with store.connect(path) as con:
             rss_before = current_rss_mb()

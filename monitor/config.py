@@ -12,7 +12,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from monitor.fetch import FetchLimits
+from monitor.ingest.http import FetchLimits
+from monitor.matching.embedding.encoder import DEFAULT_ENCODER
 
 DEFAULT_USER_AGENT = (
     "news-coverage-monitor/0.1 (+https://github.com/news-coverage-monitor; set MONITOR_USER_AGENT)"
@@ -53,7 +54,12 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(32, ge=1, description="Articles per fetch/extract/embed/store batch.")
     embed_batch_size: int = 32
-    model_path: Path | None = Field(None, description="Sentence-transformers model dir; default: bundled.")
+    embedder: str = Field(
+        DEFAULT_ENCODER, description="Encoder that embeds passages and exemplars (default all-MiniLM-L6-v2)."
+    )
+    model_path: Path | None = Field(
+        None, description="A local sentence-transformers model directory; default: the bundled MiniLM."
+    )
     passage_words: int = 180
     passage_overlap_words: int = 30
 

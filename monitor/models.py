@@ -12,7 +12,7 @@ from datetime import datetime
 
 import numpy as np
 
-from monitor.urls import stable_id
+from monitor.ingest.urls import stable_id
 
 
 class FetchStatus(enum.StrEnum):
@@ -20,8 +20,9 @@ class FetchStatus(enum.StrEnum):
 
     OK = "ok"
     NOT_MODIFIED = "not_modified"
-    TEMPORARY = "temporary"
-    PERMANENT = "permanent"
+    TEMPORARY = "temporary"  # worth retrying: timeouts, refused connections, 5xx, 429
+    PERMANENT = "permanent"  # a verdict on the URL: 404, 410, not a feed, refused address, too large
+    ERROR = "error"  # the monitor's own bug: an exception nobody anticipated; retried on later runs
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,21 @@ class Feed:
     def source_id(self) -> str:
         """Stable id of the feed, derived from its URL."""
         return stable_id(self.url)
+
+
+@dataclass(frozen=True)
+class RejectedFeed:
+    """An entry of feeds.yaml that cannot be polled, with the reason; recorded, never polled."""
+
+    position: int  # 1-based place in the file
+    name: str
+    url: str
+    error: str
+
+    @property
+    def source_id(self) -> str:
+        """Id of its row in ``sources`` (by position, since a duplicate shares its URL)."""
+        return stable_id(f"invalid:{self.position}:{self.url}")
 
 
 @dataclass(frozen=True)
@@ -102,10 +118,13 @@ class FeedPoll:
     validators_untrusted: bool = False  # same ETag or Last-Modified served for different content
     ttl_s: float | None = None  # RSS <ttl>
     update_period_s: float | None = None  # sy:updatePeriod / sy:updateFrequency
+    crash: str | None = None  # an unanticipated exception while parsing: a bug, not a verdict
 
     @property
     def status(self) -> FetchStatus:
-        """Fetch status: permanent when the body could not be parsed, not-modified when unchanged."""
+        """Fetch status: error after a crash, permanent when the body is no feed, not-modified when unchanged."""
+        if self.crash is not None:
+            return FetchStatus.ERROR
         if self.parse_error is not None:
             return FetchStatus.PERMANENT
         if self.unchanged:
@@ -115,7 +134,7 @@ class FeedPoll:
     @property
     def error(self) -> str | None:
         """Human-readable reason for a failed poll, if any."""
-        return self.parse_error or self.fetch.error
+        return self.crash or self.parse_error or self.fetch.error
 
 
 @dataclass(frozen=True)
@@ -149,6 +168,26 @@ class Article:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """Another URL of a stored article: same canonical link, or the same text."""
+
+    alias_id: str  # stable id of the URL the feed gave
+    article_id: str  # the stored article it turned out to be
+    url: str
+    reason: str  # canonical-link | same-text
+
+
+@dataclass(frozen=True)
+class StoryStart:
+    """A new story, started by its first article."""
+
+    story_id: str
+    first_article_id: str
+    first_source_id: str
+    title: str | None
+
+
+@dataclass(frozen=True)
 class PageFailure:
     """An entry whose page could not be turned into an article, and why."""
 
@@ -166,6 +205,7 @@ class Passage:
     seq: int
     text: str
     vector: np.ndarray = field(repr=False, compare=False)
+    model: str = ""  # name of the encoder that produced the vector
 
 
 @dataclass(frozen=True)
@@ -197,6 +237,25 @@ class Match:
     model: str
     embedding_score: float = 0.0
     keyword_hits: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertCandidate:
+    """A newly matched (article, topic) pair, with what decides which copy carries the alert."""
+
+    article_id: str
+    topic_id: str
+    story_id: str
+    published_at: datetime | None
+
+
+@dataclass(frozen=True)
+class QueuedAlert:
+    """An alert to put in the outbox: one per story and topic."""
+
+    alert_id: str
+    article_id: str
+    topic_id: str
 
 
 @dataclass(frozen=True)

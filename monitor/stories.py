@@ -5,6 +5,9 @@ and small edits, but share most of their 5-word shingles. Each article gets a 12
 MinHash signature (kept in DuckDB, so clustering survives restarts); two articles belong to
 one story when the estimated *containment* of the shorter in the longer is high enough,
 which tolerates one copy being a trimmed version of the other.
+
+Everything here is a plain function of its inputs; the pipeline reads the stored state
+these decisions need and hands the results to the store.
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
+
+from monitor.models import Alias, Article, StoryStart
 
 SHINGLE_WORDS = 5
 PERMUTATIONS = 128
 CONTAINMENT_THRESHOLD = 0.5
+# Syndicated copies arrive within days of each other; older stories are not searched.
+STORY_WINDOW = timedelta(days=14)
 # One 64-bit seed per permutation; a shingle's value under permutation i is
 # splitmix64(hash ^ seed_i), a well-mixed hash, so the minima of different permutations
 # are independent (a plain a*h+b without a full 128-bit product is nearly monotonic in h).
@@ -123,3 +131,48 @@ def assign(
         pool_story.append(story)
         matrix = np.vstack([matrix, sig.values[None, :]])
     return result
+
+
+def split_duplicates(
+    articles: Sequence[Article], stored_ids: set[str], stored_by_text: dict[str, str]
+) -> tuple[list[Article], list[Alias]]:
+    """Separate new articles from copies of stored ones (same canonical URL or same text).
+
+    Args:
+        articles: a batch of extracted articles.
+        stored_ids: ids among them that are stored already.
+        stored_by_text: stored article id per normalised-text hash.
+
+    Returns:
+        The articles to store, and alias records for the others (and for feed URLs
+        whose page named another canonical URL). Copies within the batch count too:
+        the first one is stored, later ones become aliases.
+    """
+    by_id = set(stored_ids)
+    by_text = dict(stored_by_text)
+    fresh: list[Article] = []
+    aliases: list[Alias] = []
+    for article in articles:
+        if article.article_id in by_id:
+            target = article.article_id
+        elif article.text_hash and article.text_hash in by_text:
+            target = by_text[article.text_hash]
+            aliases.append(Alias(article.article_id, target, article.url, "same-text"))
+        else:
+            fresh.append(article)
+            target = article.article_id
+            if article.text_hash:
+                by_text[article.text_hash] = target
+            by_id.add(target)
+        if article.entry_id and article.entry_id != target:
+            aliases.append(Alias(article.entry_id, target, article.url, "canonical-link"))
+    return fresh, aliases
+
+
+def new_stories(articles: Sequence[Article], story_of: dict[str, str]) -> list[StoryStart]:
+    """Stories started by these articles: those assigned a story of their own."""
+    return [
+        StoryStart(a.article_id, a.article_id, a.source_id, a.title)
+        for a in articles
+        if story_of.get(a.article_id) == a.article_id
+    ]

@@ -1,11 +1,12 @@
 -- Answers: which feeds need attention? Health, schedule and validator trust of every feed, worst first.
 -- Parameters: none.
--- Columns: feed, health (dead | failing | ok | never polled), last_status, http, consecutive_failures,
+-- Columns: feed, health (invalid | dead | failing | ok | never polled), last_status, http, consecutive_failures,
 --          last_success_at, next_poll_at, poll_interval_min, validators_trusted, entries_seen,
 --          articles, last_error, url
 SELECT
     s.name AS feed,
     CASE
+        WHEN s.last_status = 'invalid' THEN 'invalid'
         WHEN s.dead THEN 'dead'
         WHEN s.last_status IS NULL THEN 'never polled'
         WHEN s.consecutive_failures > 0 THEN 'failing'
@@ -23,4 +24,5 @@ SELECT
     s.last_error,
     s.url
 FROM sources AS s
-ORDER BY s.dead DESC, s.consecutive_failures DESC, s.last_success_at NULLS FIRST, s.name;
+ORDER BY s.last_status = 'invalid' DESC, s.dead DESC, s.consecutive_failures DESC, s.last_success_at NULLS FIRST,
+         s.name;

@@ -13,8 +13,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import duckdb
+
+from monitor import store
 from monitor.demo import serve_sample_site
-from monitor.embed import Embedder
+from monitor.matching.embedding import Encoder, load_encoder
 from tests.servers import ScriptedServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,9 +34,20 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
+def encoder() -> Encoder:
     """The real bundled embedding model, loaded once."""
-    return Embedder()
+    return load_encoder()
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh migrated database file holding the feed and topic of :mod:`tests.rows`."""
+    from tests.rows import FEED, TOPIC
+
+    with store.connect(tmp_path / "m.duckdb") as connection:
+        store.sync_sources(connection, [FEED])
+        store.save_topics(connection, [TOPIC])
+        yield connection
 
 
 @pytest.fixture(scope="session")

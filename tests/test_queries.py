@@ -33,6 +33,7 @@ def filled_db(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None, s
     tmp = tmp_path_factory.mktemp("queries")
     feeds = [{"name": name, "url": f"{sample_site}/feeds/{file}"} for file, name in FEED_NAMES.items()]
     feeds.append({"name": "Dead feed", "url": "http://127.0.0.1:9/never.xml"})
+    feeds.append({"name": "Passwords", "url": "file:///etc/passwd"})  # rejected, and recorded
     (tmp / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds}), encoding="utf-8")
     ingest(
         db=str(tmp / "m.duckdb"),
@@ -58,4 +59,13 @@ def test_feed_status_puts_the_dead_feed_first(filled_db: Path) -> None:
     with duckdb.connect(str(filled_db), read_only=True) as con:
         rows = con.execute((REPO / "queries/feed_status.sql").read_text(encoding="utf-8")).fetchall()
     assert rows[0][0] == "Dead feed" and rows[0][1] == "temporary"
-    assert {r[1] for r in rows[1:]} == {"ok"}
+    assert {r[1] for r in rows[1:]} == {"ok", "invalid"}
+
+
+@pytest.mark.slow
+def test_errors_lists_failed_feeds_and_rejected_entries(filled_db: Path) -> None:
+    with duckdb.connect(str(filled_db), read_only=True) as con:
+        rows = con.execute((REPO / "queries/errors.sql").read_text(encoding="utf-8")).fetchall()
+    kinds = {(r[0], r[1], r[4]) for r in rows}
+    assert ("feed", "temporary", "Dead feed") in kinds
+    assert ("feed-list entry", "invalid", "Passwords") in kinds

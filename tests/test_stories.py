@@ -79,11 +79,11 @@ def test_minhash_estimates_track_the_true_containment() -> None:
 
 
 def test_unrelated_sample_articles_never_share_a_story() -> None:
-    from monitor.extract import extract_text
+    from monitor.ingest.extraction import extract_text
 
     texts = [
         extract_text(p.read_text(encoding="utf-8").replace("{{BASE}}", "http://127.0.0.1:9"))
-        for p in sorted((REPO / "monitor/sample_site/articles").glob("*.html"))
+        for p in sorted((REPO / "monitor/demo/sample_site/articles").glob("*.html"))
     ]
     sigs = [signature(str(i), t) for i, t in enumerate(texts)]
     worst = max(containment(a, b) for i, a in enumerate(sigs) for b in sigs[i + 1 :])

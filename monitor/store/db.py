@@ -1,7 +1,10 @@
-"""Opening the database: file locks, migrations, and Arrow views for bulk writes."""
+"""Opening the database: file locks, migrations, transactions, and Arrow views for bulk writes."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import struct
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,11 +14,16 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# struct flock on Linux: l_type, l_whence (short), l_start, l_len (off_t), l_pid (pid_t), padding.
+_FLOCK = "hhqqi4x"
+# A failed open with the file unlocked is retried this many times (the holder may have just
+# let go) before the error is taken to be something other than a lock.
+_UNLOCKED_RETRIES = 3
 
 
 class DatabaseBusy(RuntimeError):
-    """Raised when another process holds the database for longer than the lock timeout."""
+    """Raised when another process holds the database file for longer than the lock timeout."""
 
 
 class DatabaseOutdated(RuntimeError):
@@ -26,9 +34,37 @@ class DatabaseMissing(FileNotFoundError):
     """Raised when a read-only open names a database file that does not exist."""
 
 
-def _is_lock_error(exc: duckdb.Error) -> bool:
-    text = str(exc)
-    return "Could not set lock" in text or "Conflicting lock" in text
+def lock_holder(path: Path | str) -> int | None:
+    """The process holding a lock on a database file, or None when it is not locked.
+
+    DuckDB locks its file with ``fcntl`` record locks; ``F_GETLK`` asks the kernel who
+    holds one without taking or disturbing any lock.
+
+    Returns:
+        The holder's pid (``-1`` for an open-file-description lock), or None.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        probe = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        lock_type, _, _, _, pid = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, probe))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None if lock_type == fcntl.F_UNLCK else int(pid)
+
+
+def describe_process(pid: int) -> str:
+    """``pid 4242 (duckdb data/monitor.duckdb)`` from /proc where readable, else ``pid 4242``."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return f"pid {pid}"
+    command = " ".join(part.decode("utf-8", "replace") for part in raw.split(b"\0") if part)
+    return f"pid {pid} ({command[:120]})" if command else f"pid {pid}"
 
 
 @contextmanager
@@ -57,22 +93,7 @@ def connect(
         if read_only and not Path(target).exists():
             raise DatabaseMissing(f"database not found: {target}")
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + lock_timeout_s
-    delay = 0.05
-    while True:
-        try:
-            con = duckdb.connect(target, read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            if not _is_lock_error(exc):
-                raise
-            if time.monotonic() >= deadline:
-                raise DatabaseBusy(
-                    f"{target} is locked by another process (waited {lock_timeout_s:g} s); "
-                    "close other DuckDB sessions on it or query the snapshot file instead"
-                ) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    con = _open(target, read_only, lock_timeout_s)
     try:
         if not read_only:
             migrate(con)
@@ -81,6 +102,29 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+def _open(target: str, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.05
+    unlocked_failures = 0
+    while True:
+        try:
+            return duckdb.connect(target, read_only=read_only)
+        except duckdb.IOException:
+            holder = lock_holder(target) if target != ":memory:" else None
+            if holder is None:
+                unlocked_failures += 1
+                if unlocked_failures > _UNLOCKED_RETRIES:
+                    raise  # not a lock: a real I/O error (permissions, a corrupt or foreign file)
+            elif time.monotonic() >= deadline:
+                raise DatabaseBusy(
+                    f"{target} is held open by {describe_process(holder)} (waited {lock_timeout_s:g} s). "
+                    "DuckDB lets one process at a time open a database file that another writes; "
+                    "close that session, or raise MONITOR_DB_LOCK_TIMEOUT_S"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _check_schema(con: duckdb.DuckDBPyConnection, target: str) -> None:
@@ -98,7 +142,7 @@ def _check_schema(con: duckdb.DuckDBPyConnection, target: str) -> None:
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply pending migrations from ``monitor/migrations`` in order.
+    """Apply pending migrations from ``monitor/store/migrations`` in order.
 
     Returns:
         Versions applied by this call.
@@ -109,11 +153,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     )
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied: list[int] = []
-    files = sorted(
-        MIGRATIONS.glob("*.sql"),
-        key=lambda f: f.name,
-    )
-    for file in files:
+    for file in sorted(MIGRATIONS.glob("*.sql"), key=lambda f: f.name):
         version = int(file.name.split("_", 1)[0])
         if version in done:
             continue
@@ -131,11 +171,25 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 def now_utc() -> datetime:
+    """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
 
 
 @contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run the block in one transaction: committed if it finishes, rolled back if anything raises."""
+    con.execute("BEGIN")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+@contextmanager
 def arrow_view(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[str]:
+    """Expose an Arrow table to SQL as ``name`` for the duration of the block (bulk writes)."""
     con.register(name, table)
     try:
         yield name

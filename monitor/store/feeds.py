@@ -1,71 +1,68 @@
-"""Runs and feeds: run records, feed state and health, sightings, and what to fetch next."""
+"""Feeds: feed state and health, rejected feed-list entries, sightings, and what to fetch next."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import datetime
 
 import duckdb
 import pyarrow as pa
 
-from monitor.models import (
-    Entry,
-    Feed,
-    FeedPoll,
-    FeedState,
-    FetchStatus,
-)
-from monitor.schedule import PollPlan
+from monitor.ingest.schedule import PollPlan
+from monitor.ingest.urls import canonicalize
+from monitor.models import Entry, Feed, FeedPoll, FeedState, FetchStatus, RejectedFeed
 from monitor.store.db import arrow_view, now_utc
-from monitor.urls import canonicalize, stable_id
+
+# last_status of a feed-list entry that could not be polled at all (see ingest.feedlist).
+INVALID = "invalid"
+# An unanticipated error on a page is retried after this long, doubling per attempt up to the cap.
+ERROR_RETRY_FIRST_S = 300
+ERROR_RETRY_MAX_S = 6 * 3600
 
 
-def start_run(con: duckdb.DuckDBPyConnection, flow_run_id: str | None = None) -> str:
-    """Record the start of a run and return its id."""
-    started = now_utc()
-    run_id = f"{started:%Y%m%dT%H%M%S}-{stable_id(str(time.time_ns()))[:6]}"
-    # A run still marked running was killed: ingest runs one at a time per database
-    # (the deployment's concurrency limit), so nothing else can be running now.
-    con.execute(
-        "UPDATE runs SET status = 'abandoned', error = 'process ended before the run finished' "
-        "WHERE status = 'running'"
-    )
-    con.execute(
-        "INSERT INTO runs (run_id, flow_run_id, started_at, status) VALUES (?, ?, ?, 'running')",
-        [run_id, flow_run_id, started],
-    )
-    return run_id
+def sync_sources(
+    con: duckdb.DuckDBPyConnection, feeds: Sequence[Feed], rejected: Sequence[RejectedFeed] = ()
+) -> dict[str, FeedState]:
+    """Insert new feeds, refresh names and tags, record rejected entries, and return stored fetch state.
 
+    Feeds removed from feeds.yaml stay in the table with their history. Rejected entries
+    get a row with ``last_status = 'invalid'`` and their error; such rows are replaced on
+    every sync, so an entry fixed in the file leaves no stale row behind.
 
-RUN_COUNTERS = (
-    "feeds_total", "feeds_ok", "feeds_not_modified", "feeds_failed", "entries_seen", "entries_new",
-    "pages_fetched", "pages_failed", "articles_stored", "passages_stored", "matches_new",
-    "alerts_new", "alerts_delivered",
-)  # fmt: skip
+    Args:
+        con: the database.
+        feeds: the valid feeds.
+        rejected: feed-list entries that cannot be polled, with their reasons.
 
-
-def finish_run(
-    con: duckdb.DuckDBPyConnection,
-    run_id: str,
-    status: str,
-    counts: dict[str, int],
-    error: str | None = None,
-) -> None:
-    """Record a run's outcome and its per-stage counts."""
-    values = [int(counts.get(name, 0)) for name in RUN_COUNTERS]
-    assignments = ", ".join(f"{name} = ?" for name in RUN_COUNTERS)  # names are constants above
-    con.execute(
-        f"UPDATE runs SET finished_at = ?, status = ?, error = ?, {assignments} WHERE run_id = ?",
-        [now_utc(), status, error, *values, run_id],
-    )
-
-
-def sync_sources(con: duckdb.DuckDBPyConnection, feeds: Sequence[Feed]) -> dict[str, FeedState]:
-    """Insert new feeds, refresh names and tags, and return stored fetch state.
-
-    Feeds removed from feeds.yaml stay in the table with their history.
+    Returns:
+        Stored fetch state per source id.
     """
+    now = now_utc()
+    invalid = pa.table(
+        {
+            "source_id": pa.array([r.source_id for r in rejected], pa.string()),
+            "name": pa.array([r.name for r in rejected], pa.string()),
+            "url": pa.array([r.url for r in rejected], pa.string()),
+            "error": pa.array([r.error for r in rejected], pa.string()),
+        }
+    )
+    with arrow_view(con, "rejected_feeds", invalid):
+        con.execute(
+            "DELETE FROM sources WHERE last_status = ? AND source_id NOT IN (SELECT source_id FROM rejected_feeds)",
+            [INVALID],
+        )
+    if rejected:
+        with arrow_view(con, "rejected_feeds", invalid):
+            con.execute(
+                """
+                INSERT INTO sources (source_id, name, url, added_at, last_polled_at, last_status, last_error)
+                SELECT source_id, name, url, $now, $now, $invalid, error FROM rejected_feeds
+                ON CONFLICT (source_id) DO UPDATE SET
+                    name = excluded.name, last_polled_at = excluded.last_polled_at,
+                    last_error = excluded.last_error
+                """,
+                {"now": now, "invalid": INVALID},
+            )
     table = pa.table(
         {
             "source_id": [f.source_id for f in feeds],
@@ -83,7 +80,7 @@ def sync_sources(con: duckdb.DuckDBPyConnection, feeds: Sequence[Feed]) -> dict[
             ON CONFLICT (source_id) DO UPDATE SET
                 name = excluded.name, language = excluded.language, tags = excluded.tags
             """,
-            [now_utc()],
+            [now],
         )
     rows = con.execute(
         "SELECT source_id, etag, last_modified, consecutive_failures, content_hash, "
@@ -194,17 +191,22 @@ def record_polls(
         raise
 
 
-def pending_entries(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[Entry]:
+def pending_entries(
+    con: duckdb.DuckDBPyConnection, max_attempts: int, now: datetime | None = None
+) -> list[Entry]:
     """Entries seen in a feed whose article is still missing: this run's work.
 
     Everything a feed ever listed is in ``sightings``, so an article that a killed run
     never stored, or whose page failed temporarily, is picked up here even when its
-    feed has not changed since. Pages that failed for good, or ``max_attempts`` times,
-    are left alone. Each article appears once (its first sighting).
+    feed has not changed since. Pages that failed for good, or temporarily ``max_attempts``
+    times, are left alone. Pages that hit an unanticipated error (a bug) are retried with
+    a back-off that starts at 5 minutes and stops doubling at 6 hours, without a limit,
+    so that a fixed bug heals them. Each article appears once (its first sighting).
 
     Args:
         con: the database.
         max_attempts: temporary failures are retried until this many attempts.
+        now: the current time (default: now).
 
     Returns:
         Entries to download, oldest sighting first.
@@ -215,12 +217,21 @@ def pending_entries(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[E
         FROM sightings s
         WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.article_id = s.article_id)
           AND NOT EXISTS (SELECT 1 FROM article_aliases al WHERE al.alias_id = s.article_id)
-          AND NOT EXISTS (SELECT 1 FROM page_failures f WHERE f.article_id = s.article_id
-                          AND (f.status = 'permanent' OR f.attempts >= ?))
+          AND NOT EXISTS (
+              SELECT 1 FROM page_failures f WHERE f.article_id = s.article_id AND (
+                  f.status = 'permanent'
+                  OR (f.status = 'temporary' AND f.attempts >= $max_attempts)
+                  OR (f.status = 'error' AND f.last_failed_at + to_seconds(
+                          least($first * pow(2, least(f.attempts - 1, 30)), $cap)::BIGINT) > $now)))
         QUALIFY row_number() OVER (PARTITION BY s.article_id ORDER BY s.first_seen_at, s.source_id) = 1
         ORDER BY s.first_seen_at, s.feed_published_at NULLS LAST, s.article_id
         """,
-        [max_attempts],
+        {
+            "max_attempts": max_attempts,
+            "first": ERROR_RETRY_FIRST_S,
+            "cap": ERROR_RETRY_MAX_S,
+            "now": now or now_utc(),
+        },
     ).fetchall()
     return [Entry(source_id, url, canonicalize(url), title, published, summary)
             for source_id, url, title, published, summary in rows]  # fmt: skip

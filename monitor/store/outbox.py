@@ -3,14 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
 
-from monitor.models import (
-    Alert,
-)
+from monitor.models import Alert, AlertCandidate, QueuedAlert
 from monitor.store.db import arrow_view, now_utc
+
+
+def alert_candidates(
+    con: duckdb.DuckDBPyConnection, matched: Sequence[tuple[str, str]]
+) -> list[AlertCandidate]:
+    """What the alert rule needs to know about newly matched ``(article_id, topic_id)`` pairs."""
+    if not matched:
+        return []
+    table = pa.table({"article_id": [a for a, _ in matched], "topic_id": [t for _, t in matched]})
+    with arrow_view(con, "new_matches", table):
+        rows = con.execute(
+            "SELECT n.article_id, n.topic_id, coalesce(a.story_id, n.article_id), a.published_at "
+            "FROM new_matches n JOIN articles a USING (article_id)"
+        ).fetchall()
+    return [AlertCandidate(*r) for r in rows]
+
+
+def insert_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[QueuedAlert], now: datetime) -> int:
+    """Queue alerts in the outbox; an alert id already there is left alone. Returns how many were new."""
+    if not alerts:
+        return 0
+    table = pa.table(
+        {
+            "alert_id": [a.alert_id for a in alerts],
+            "article_id": [a.article_id for a in alerts],
+            "topic_id": [a.topic_id for a in alerts],
+        }
+    )
+    with arrow_view(con, "batch_alerts", table):
+        return len(
+            con.execute(
+                "INSERT INTO alerts (alert_id, article_id, topic_id, created_at) "
+                "SELECT alert_id, article_id, topic_id, ? FROM batch_alerts "
+                "ON CONFLICT DO NOTHING RETURNING alert_id",
+                [now],
+            ).fetchall()
+        )
 
 
 def pending_alerts(con: duckdb.DuckDBPyConnection) -> list[Alert]:

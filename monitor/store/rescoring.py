@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from monitor.embed import DIMENSION
 from monitor.models import Match
-from monitor.store.articles import queue_alerts
 from monitor.store.db import arrow_view, now_utc
+from monitor.store.matches import matches_table
 
 
 def iter_passage_vectors(
@@ -22,11 +21,14 @@ def iter_passage_vectors(
 
     Yields:
         ``(article_ids, starts, vectors, seqs)``: the chunk's article ids, the index of
-        each article's first passage, the unit vectors ``(n, 384)`` and each passage's seq.
+        each article's first passage, the unit vectors ``(n, dim)`` and each passage's seq.
     """
     # One ordered scan, read in record batches; an article cut by a batch boundary is
-    # carried over to the next chunk so that every chunk holds whole articles.
-    reader = con.execute(
+    # carried over to the next chunk so that every chunk holds whole articles. The scan runs
+    # on its own cursor: the caller queries ``con`` between chunks, which would otherwise end
+    # the stream early without an error.
+    cursor = con.cursor()
+    reader = cursor.execute(
         "SELECT article_id, seq, embedding FROM passages ORDER BY article_id, seq"
     ).fetch_record_batch(chunk_articles * 4)
     carry: pa.Table | None = None
@@ -47,30 +49,30 @@ def iter_passage_vectors(
 def _chunk(table: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     owners = table.column("article_id").to_numpy(zero_copy_only=False)
     embedding = table.column("embedding").combine_chunks()
-    vectors = np.asarray(embedding.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(
-        -1, DIMENSION
-    )
+    lengths = pc.list_value_length(embedding)
+    dim = pc.max(lengths).as_py() or 0
+    if pc.min(lengths).as_py() != dim:
+        raise ValueError("stored vectors differ in dimension: the archive mixes encoders")
+    values = embedding.flatten().to_numpy(zero_copy_only=False)
+    vectors = np.asarray(values, dtype=np.float32).reshape(-1, dim)
     boundaries = np.flatnonzero(np.append(True, owners[1:] != owners[:-1]))
     return [str(x) for x in owners[boundaries]], boundaries, vectors, table.column("seq").to_numpy()
 
 
-def articles_matching(con: duckdb.DuckDBPyConnection, pattern: str) -> set[str]:
-    """Ids of articles whose title or text matches a regular expression (RE2 syntax)."""
-    rows = con.execute(
-        "SELECT article_id FROM articles WHERE regexp_matches(coalesce(title, '') || chr(10) || text, ?)",
-        [pattern],
-    ).fetchall()
-    return {r[0] for r in rows}
+def passage_models(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """How many stored passages each encoder produced."""
+    return dict(con.execute("SELECT model, count(*) FROM passages GROUP BY model").fetchall())
 
 
-def article_texts(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
-    """Title-plus-text and language of the given articles."""
+def article_texts(
+    con: duckdb.DuckDBPyConnection, ids: Sequence[str]
+) -> dict[str, tuple[str | None, str, str | None]]:
+    """Title, text and language of the given articles."""
     with arrow_view(con, "wanted_ids", pa.table({"article_id": list(ids)})):
         rows = con.execute(
-            "SELECT a.article_id, coalesce(a.title, '') || chr(10) || a.text, a.language "
-            "FROM articles a JOIN wanted_ids USING (article_id)"
+            "SELECT a.article_id, a.title, a.text, a.language FROM articles a JOIN wanted_ids USING (article_id)"
         ).fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 def passage_texts(
@@ -85,8 +87,10 @@ def passage_texts(
     return {(r[0], r[1]): r[2] for r in rows}
 
 
-def replace_matches(con: duckdb.DuckDBPyConnection, matches: Sequence[Match], alert: bool) -> dict[str, int]:
-    """Make the matches table agree with a fresh scoring, in one transaction.
+def replace_matches(
+    con: duckdb.DuckDBPyConnection, matches: Sequence[Match]
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Make the matches table agree with a fresh scoring (call inside a transaction).
 
     Matches an analyst has reviewed (status other than ``new``) are kept whatever the
     new score. Unreviewed matches that no longer qualify are removed with any alert
@@ -95,66 +99,40 @@ def replace_matches(con: duckdb.DuckDBPyConnection, matches: Sequence[Match], al
     Args:
         con: the database.
         matches: every (article, topic) that qualifies now.
-        alert: queue alerts for matches that are new.
 
     Returns:
-        Counts: ``added``, ``updated``, ``removed``, ``alerts``.
+        Counts ``added``, ``updated``, ``removed``, and the ``(article_id, topic_id)`` pairs added.
     """
-    now = now_utc()
-    table = pa.table(
-        {
-            "article_id": [m.article_id for m in matches],
-            "topic_id": [m.topic_id for m in matches],
-            "score": pa.array([m.score for m in matches], pa.float64()),
-            "threshold": pa.array([m.threshold for m in matches], pa.float64()),
-            "best_passage_seq": pa.array([m.best_passage_seq for m in matches], pa.int32()),
-            "best_passage": pa.array([m.best_passage for m in matches], pa.string()),
-            "exemplar": pa.array([m.exemplar for m in matches], pa.string()),
-            "model": pa.array([m.model for m in matches], pa.string()),
-            "embedding_score": pa.array([m.embedding_score for m in matches], pa.float64()),
-            "keyword_hits": pa.array(
-                [json.dumps(m.keyword_hits, sort_keys=True) for m in matches], pa.string()
-            ),
-        }
-    )
     counts: dict[str, int] = {}
-    con.execute("BEGIN")
-    try:
-        with arrow_view(con, "fresh", table):
-            stale = "m.status = 'new' AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.article_id = m.article_id AND f.topic_id = m.topic_id)"
+    with arrow_view(con, "fresh", matches_table(matches)):
+        stale = (
+            "m.status = 'new' AND NOT EXISTS "
+            "(SELECT 1 FROM fresh f WHERE f.article_id = m.article_id AND f.topic_id = m.topic_id)"
+        )
+        con.execute(
+            f"DELETE FROM alerts a WHERE a.delivered_at IS NULL AND EXISTS (SELECT 1 FROM matches m "
+            f"WHERE m.article_id = a.article_id AND m.topic_id = a.topic_id AND {stale})"
+        )
+        counts["removed"] = len(con.execute(f"DELETE FROM matches m WHERE {stale} RETURNING 1").fetchall())
+        counts["updated"] = len(
             con.execute(
-                f"DELETE FROM alerts a WHERE a.delivered_at IS NULL AND EXISTS (SELECT 1 FROM matches m "
-                f"WHERE m.article_id = a.article_id AND m.topic_id = a.topic_id AND {stale})"
-            )
-            counts["removed"] = len(
-                con.execute(f"DELETE FROM matches m WHERE {stale} RETURNING 1").fetchall()
-            )
-            counts["updated"] = len(
-                con.execute(
-                    """
-                    UPDATE matches SET score = f.score, threshold = f.threshold,
-                        best_passage_seq = f.best_passage_seq, best_passage = f.best_passage,
-                        exemplar = f.exemplar, model = f.model, embedding_score = f.embedding_score,
-                        keyword_hits = f.keyword_hits
-                    FROM fresh f WHERE matches.article_id = f.article_id AND matches.topic_id = f.topic_id
-                    RETURNING 1
-                    """
-                ).fetchall()
-            )
-            added = con.execute(
                 """
-                INSERT INTO matches BY NAME
-                SELECT f.*, 'new' AS status, ? AS matched_at, 'rescore' AS run_id FROM fresh f
-                ON CONFLICT DO NOTHING RETURNING article_id, topic_id
-                """,
-                [now],
+                UPDATE matches SET score = f.score, threshold = f.threshold,
+                    best_passage_seq = f.best_passage_seq, best_passage = f.best_passage,
+                    exemplar = f.exemplar, model = f.model, embedding_score = f.embedding_score,
+                    keyword_hits = f.keyword_hits
+                FROM fresh f WHERE matches.article_id = f.article_id AND matches.topic_id = f.topic_id
+                RETURNING 1
+                """
             ).fetchall()
-        counts["added"] = len(added)
-        counts["alerts"] = 0
-        if alert and added:
-            counts["alerts"] = queue_alerts(con, added, now)
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
-    return counts
+        )
+        added = con.execute(
+            """
+            INSERT INTO matches BY NAME
+            SELECT f.*, 'new' AS status, ? AS matched_at, 'rescore' AS run_id FROM fresh f
+            ON CONFLICT DO NOTHING RETURNING article_id, topic_id
+            """,
+            [now_utc()],
+        ).fetchall()
+    counts["added"] = len(added)
+    return counts, [(r[0], r[1]) for r in added]

@@ -1,0 +1,83 @@
+"""The ``monitor`` command. The only place that turns library exceptions into messages and exit codes.
+
+One module per command group: ``ingest`` (run, demo), ``sql``, ``topics`` (evaluate,
+calibrate, explain, rescore, reembed), ``feeds`` and ``extract``; ``flow_runner`` is the
+one place that runs a Prefect flow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from monitor import __version__
+from monitor.cli import extract, feeds, ingest, sql, topics
+from monitor.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_table
+from monitor.config import Settings
+
+__all__ = ["build_parser", "main", "print_table"]
+
+COMMAND_GROUPS = (ingest, sql, topics, feeds, extract)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``monitor`` command."""
+    settings = Settings()
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Watch news feeds for coverage of your topics: poll, extract, embed, store, flag, alert.",
+        epilog="Every setting also reads a MONITOR_* environment variable (see README). "
+        "`monitor COMMAND --help` describes each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.add_commands(sub, settings)
+    return parser
+
+
+def _expected_errors() -> dict[type[BaseException], int]:
+    """Library exceptions a user can cause, with the exit code each one gets."""
+    from monitor import store
+    from monitor.evaluation.labels import LabelsError
+    from monitor.ingest.feedlist import FeedListError
+    from monitor.matching.embedding import EncoderUnavailable
+    from monitor.matching.rescore import EncoderMismatch
+    from monitor.matching.topics import TopicConfigError
+
+    return {
+        FeedListError: EXIT_USAGE,
+        TopicConfigError: EXIT_USAGE,
+        LabelsError: EXIT_USAGE,
+        EncoderUnavailable: EXIT_FAILED,
+        EncoderMismatch: EXIT_FAILED,
+        store.DatabaseMissing: EXIT_FAILED,
+        store.DatabaseBusy: EXIT_FAILED,
+        store.DatabaseOutdated: EXIT_FAILED,
+        store.WriterBusy: EXIT_FAILED,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``monitor`` command.
+
+    Returns:
+        The process exit code.
+    """
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    expected = _expected_errors()
+    try:
+        return handler(args)
+    except tuple(expected) as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return next(code for kind, code in expected.items() if isinstance(exc, kind))
+    except BrokenPipeError:
+        # Output piped into `head` and cut short: not an error worth a traceback.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream for interpreter exit
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("monitor: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,257 @@
+"""``monitor evaluate``, ``calibrate``, ``explain``, ``rescore`` and ``reembed``: the topic-matching commands.
+
+Every one of them embeds with the configured encoder (``MONITOR_EMBEDDER``,
+``MONITOR_MODEL_PATH``), and the ones that write the database hold the writer lease.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from monitor.cli.common import EXIT_FAILED, EXIT_OK, fail, progress, settings_from
+from monitor.config import Settings
+
+
+def add_commands(sub: Any, settings: Settings) -> None:
+    """Register the topic-matching subcommands on the ``monitor`` parser."""
+    ev = sub.add_parser(
+        "evaluate",
+        help="score labelled articles with the configured topics, beside keyword and whole-article baselines",
+        description="Prints progress on stderr and one JSON object as the last line of stdout. "
+        "Touches no database.",
+    )
+    ev.add_argument(
+        "--labels", type=Path, required=True, help="JSON lines: {id, title, text, label[, topic]}"
+    )
+    ev.add_argument(
+        "--topics", type=Path, default=settings.topics, help="topic profiles (default: %(default)s)"
+    )
+    ev.add_argument("--reference", type=Path, help="reference article for the whole-article baseline")
+    ev.add_argument(
+        "--half", choices=("all", "calibration", "holdout"), default="all",
+        help="evaluate on all items or on one half of the split that `calibrate` uses (default: all)",
+    )  # fmt: skip
+    ev.set_defaults(handler=cmd_evaluate)
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="choose topic thresholds on one half of a labels file and report both halves",
+        description="Chooses thresholds on the calibration half (by a hash of each id), reports precision "
+        "and recall around them, and evaluates on the holdout half. Writes topics.yaml only with --write.",
+    )
+    cal.add_argument("--labels", type=Path, required=True)
+    cal.add_argument("--topics", type=Path, default=settings.topics)
+    cal.add_argument("--target-precision", type=float, help="maximise recall at this precision instead of F1")
+    cal.add_argument("--write", action="store_true", help="write the chosen thresholds into the topics file")
+    cal.set_defaults(handler=cmd_calibrate)
+
+    ex = sub.add_parser(
+        "explain",
+        help="show why an article was (or was not) flagged: score, passage, exemplar, keywords",
+        description="Prints the evidence stored with each match, then scores the article's stored "
+        "vectors live against the topics in force, saying which keyword and language rules applied.",
+    )
+    ex.add_argument("article_id", help="an article id (or a prefix of one, or its URL)")
+    ex.add_argument("--db", type=Path, default=settings.db)
+    ex.add_argument("--topics", type=Path, default=settings.topics)
+    ex.set_defaults(handler=cmd_explain)
+
+    rs = sub.add_parser(
+        "rescore", help="recompute all matches from stored passage embeddings after topics.yaml changes"
+    )
+    rs.add_argument("--db", type=Path, default=settings.db)
+    rs.add_argument("--topics", type=Path, default=settings.topics)
+    rs.add_argument("--alert", action="store_true", help="queue alerts for articles that newly match")
+    rs.set_defaults(handler=cmd_rescore)
+
+    re_ = sub.add_parser(
+        "reembed",
+        help="re-embed the stored archive with the configured encoder (resumable)",
+        description="Replaces the passages of every article whose vectors are missing or come from another "
+        "encoder, in bounded batches with progress; a killed run picks up where it stopped. Run "
+        "`monitor rescore` afterwards, with thresholds fitted for the new encoder.",
+    )
+    re_.add_argument("--db", type=Path, default=settings.db)
+    re_.add_argument(
+        "--batch-articles", type=int, default=256, help="articles per batch (default: %(default)s)"
+    )
+    re_.set_defaults(handler=cmd_reembed)
+
+
+def _encoder(settings: Settings) -> Any:
+    from monitor.matching.embedding import load_encoder
+
+    return load_encoder(settings.embedder, settings.model_path, settings.embed_batch_size)
+
+
+def _items(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
+    from monitor.evaluation.labels import load_labels
+    from monitor.matching.topics import load_topics
+
+    return load_labels(args.labels), load_topics(args.topics)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate topics on labelled items; the last stdout line is the JSON report."""
+    from monitor.evaluation.report import report
+
+    settings = settings_from(args)
+    items, topics = _items(args)
+    if args.half != "all":
+        items = [it for it in items if it.half == args.half]
+    reference = None
+    if args.reference is not None:
+        try:
+            reference = args.reference.read_text(encoding="utf-8")
+        except OSError as exc:
+            return fail(f"cannot read reference article: {exc}", 2)
+    encoder = _encoder(settings)
+    progress(f"monitor: scoring {len(items)} items against {len(topics)} topics with {encoder.name}")
+    result = report(
+        items, topics, encoder, reference, progress, settings.passage_words, settings.passage_overlap_words
+    )
+    print(json.dumps(result))
+    return EXIT_OK
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Choose thresholds on the calibration half; report both halves; optionally write them."""
+    import numpy as np
+
+    from monitor.evaluation.calibrate import choose_thresholds, curve_around, write_thresholds
+    from monitor.evaluation.metrics import figures
+    from monitor.evaluation.report import score_items
+
+    settings = settings_from(args)
+    items, topics = _items(args)
+    encoder = _encoder(settings)
+    progress(f"monitor: scoring {len(items)} items against {len(topics)} topics with {encoder.name}")
+    scored = score_items(
+        items, topics, encoder, settings.passage_words, settings.passage_overlap_words, progress
+    )
+    labels = np.array([it.label for it in items])
+    cal = np.array([it.half == "calibration" for it in items])
+    ids = [t.topic_id for t in topics]
+    chosen = choose_thresholds(scored.scores[cal], labels[cal], scored.thresholds, args.target_precision)
+
+    def half_figures(mask: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
+        margin = (scored.scores[mask] - thresholds).max(axis=1)
+        return {
+            "n": int(mask.sum()),
+            "positives": int(labels[mask].sum()),
+            **figures(margin, margin >= 0, labels[mask]),
+        }
+
+    print("threshold curve on the calibration half (one topic moves, the others stay at their chosen value):")
+    print(f"  {'topic':<16} {'threshold':>9} {'precision':>9} {'recall':>7} {'f1':>6}")
+    for p in curve_around(scored.scores[cal], labels[cal], chosen, ids):
+        mark = " <" if np.isclose(p.threshold, chosen[ids.index(p.topic_id)]) else ""
+        print(f"  {p.topic_id:<16} {p.threshold:9.3f} {p.precision:9.3f} {p.recall:7.3f} {p.f1:6.3f}{mark}")
+    new_thresholds = dict(zip(ids, map(float, chosen), strict=True))
+    result = {
+        "encoder": encoder.name,
+        "thresholds": new_thresholds,
+        "previous_thresholds": dict(zip(ids, map(float, scored.thresholds), strict=True)),
+        "calibration": half_figures(cal, chosen),
+        "holdout": half_figures(~cal, chosen),
+        "objective": f"precision >= {args.target_precision}, max recall"
+        if args.target_precision
+        else "max F1",
+        "written": bool(args.write),
+    }
+    if args.write:
+        write_thresholds(args.topics, new_thresholds)
+        progress(f"monitor: wrote thresholds to {args.topics}")
+    print(json.dumps(result))
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Print the evidence behind an article's matches, then its live scores against the topics in force."""
+    from monitor import store
+    from monitor.matching.explain import explain_stored
+    from monitor.matching.scoring import TopicMatcher
+    from monitor.matching.topics import load_topics
+
+    settings = settings_from(args)
+    topics = load_topics(args.topics)
+    with store.connect(args.db, read_only=True) as con:
+        article = store.find_article(con, args.article_id)
+        if article is None:
+            return fail(f"no article matches {args.article_id!r} in {args.db}", EXIT_FAILED)
+        evidence = store.match_evidence(con, article["article_id"])
+        live = explain_stored(con, TopicMatcher(topics, _encoder(settings)), article)
+    print(f"{article['title'] or '(no title)'}")
+    print(f"  id {article['article_id']}  {article['site_name'] or ''}  published {article['published_at']}"
+          f" ({article['date_method']})  {article['word_count']} words, {article['extract_method']}, "
+          f"language {article['language'] or 'unknown'}")  # fmt: skip
+    print(f"  {article['url']}")
+    if not evidence:
+        print("\nNot flagged for any topic.")
+    for e in evidence:
+        verdict = "flagged" if e["score"] >= e["threshold"] else "below threshold"
+        hits = json.loads(e["keyword_hits"]) if e["keyword_hits"] else {}
+        print(f"\n[{e['topic_id']}] {verdict}: score {e['score']:.3f} (threshold {e['threshold']:.3f}; "
+              f"embedding {e['embedding_score'] if e['embedding_score'] is not None else float('nan'):.3f}), "
+              f"status {e['status']}, model {e['model']}")  # fmt: skip
+        print(f"  keywords: {', '.join(f'{k} x{v}' for k, v in sorted(hits.items())) or 'none found'}")
+        print(f"  closest exemplar: {e['exemplar']}")
+        print(f"  best passage (#{e['best_passage_seq']}): {e['best_passage']}")
+    print(f"\nScored now against {args.topics}:")
+    if isinstance(live, str):
+        print(f"  not scored: {live}")
+        return EXIT_OK
+    for v in live:
+        mark = "flagged" if v.flagged else "not flagged"
+        print(f"  [{v.topic_id}] {mark}: score {v.score:.3f} (threshold {v.threshold:.3f}; embedding "
+              f"{v.embedding_score:.3f}); keywords: {v.keyword_rule}; language: {v.language_rule}")  # fmt: skip
+        print(f"    closest exemplar: {v.exemplar}")
+        print(f"    best passage (#{v.passage_seq}): {v.passage[:200]}")
+    return EXIT_OK
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    """Recompute matches from stored embeddings, holding the writer lease."""
+    from monitor import store
+    from monitor.matching.rescore import rescore
+    from monitor.matching.scoring import TopicMatcher
+    from monitor.matching.topics import load_topics
+
+    settings = settings_from(args)
+    matcher = TopicMatcher(load_topics(args.topics), _encoder(settings))
+    with (
+        store.writer_lease(args.db, "monitor rescore", settings.db_lock_timeout_s, on_wait=progress),
+        store.connect(args.db, lock_timeout_s=settings.db_lock_timeout_s) as con,
+    ):
+        summary = rescore(con, matcher, alert=args.alert, progress=progress)
+    print(json.dumps(summary))
+    return EXIT_OK
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    """Re-embed the archive with the configured encoder, holding the writer lease."""
+    from monitor import store
+    from monitor.matching.reembed import reembed
+
+    settings = settings_from(args)
+    if not args.db.exists():
+        return fail(f"database not found: {args.db}", EXIT_FAILED)
+    encoder = _encoder(settings)
+    with store.writer_lease(args.db, "monitor reembed", settings.db_lock_timeout_s, on_wait=progress):
+        result = reembed(
+            lambda: store.connect(args.db, lock_timeout_s=settings.db_lock_timeout_s),
+            encoder,
+            settings.passage_words,
+            settings.passage_overlap_words,
+            batch_articles=args.batch_articles,
+            progress=progress,
+        )
+    print(json.dumps({"encoder": encoder.name, **result.__dict__}))
+    if result.articles:
+        progress(
+            f"monitor: now run `monitor rescore --db {args.db}` to score the archive with {encoder.name}"
+        )
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""Evaluation: labelled items, metrics, the evaluation report beside baselines, and calibration."""

@@ -1,0 +1,117 @@
+"""Articles into passages, and passages into vectors, the same way for every caller."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.matching.embedding import Encoder
+from monitor.models import Article, Passage
+
+# Passages embedded per encoder call when a caller embeds a large collection, so that
+# progress can be reported and memory stays bounded by one chunk of token tensors.
+EMBED_CHUNK = 256
+
+
+def split_passages(title: str | None, text: str, words: int = 180, overlap: int = 30) -> list[str]:
+    """Split an article into overlapping passages that fit the model's window.
+
+    The title, when present, is prefixed to the first passage so that the lead
+    is read in its headline's context.
+
+    Args:
+        title: the article title.
+        text: the article body.
+        words: passage length in words (180 words stay under 256 word pieces).
+        overlap: words shared by consecutive passages.
+
+    Returns:
+        At least one passage.
+    """
+    tokens = text.split()
+    step = max(words - overlap, 1)
+    passages: list[str] = []
+    for start in range(0, max(len(tokens), 1), step):
+        chunk = " ".join(tokens[start : start + words])
+        if chunk:
+            passages.append(chunk)
+        if start + words >= len(tokens):
+            break
+    if not passages:
+        passages = [""]
+    if title and not text.startswith(title):
+        passages[0] = f"{title}. {passages[0]}".strip()
+    return passages
+
+
+@dataclass(frozen=True)
+class EmbeddedDocuments:
+    """Passages of many documents, document after document, with their vectors."""
+
+    starts: np.ndarray  # index of each document's first passage
+    texts: list[str]  # passage texts
+    vectors: np.ndarray  # (passages, dim) unit vectors
+    seconds: float  # time spent in the encoder
+
+
+def embed_documents(
+    encoder: Encoder,
+    documents: Sequence[tuple[str | None, str]],
+    words: int = 180,
+    overlap: int = 30,
+    progress: Callable[[str], None] | None = None,
+) -> EmbeddedDocuments:
+    """Split documents into passages and embed them all with the encoder's passage role.
+
+    Args:
+        encoder: the encoder.
+        documents: ``(title, text)`` pairs.
+        words: passage length in words.
+        overlap: overlap between passages in words.
+        progress: receives a line after each chunk of ``EMBED_CHUNK`` passages.
+
+    Returns:
+        The passages and their vectors.
+    """
+    texts: list[str] = []
+    starts: list[int] = []
+    for title, text in documents:
+        starts.append(len(texts))
+        texts.extend(split_passages(title, text, words, overlap))
+    started = time.monotonic()
+    chunks = []
+    for i in range(0, len(texts), EMBED_CHUNK):
+        chunks.append(encoder.encode_passages(texts[i : i + EMBED_CHUNK]))
+        if progress and len(texts) > EMBED_CHUNK:
+            progress(f"embedded {min(i + EMBED_CHUNK, len(texts))}/{len(texts)} passages")
+    vectors = np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), dtype=np.float32)
+    return EmbeddedDocuments(np.array(starts, dtype=np.int64), texts, vectors, time.monotonic() - started)
+
+
+def embed_passages(
+    encoder: Encoder, documents: Sequence[tuple[str, str | None, str]], words: int = 180, overlap: int = 30
+) -> list[Passage]:
+    """Split ``(article_id, title, text)`` documents into passages and embed them in one batched call.
+
+    Returns:
+        Passages of all documents, in document order then passage order, each naming the encoder.
+    """
+    if not documents:
+        return []
+    embedded = embed_documents(encoder, [(title, text) for _, title, text in documents], words, overlap)
+    ends = [*embedded.starts[1:].tolist(), len(embedded.texts)]
+    passages: list[Passage] = []
+    for (article_id, _, _), start, end in zip(documents, embedded.starts.tolist(), ends, strict=True):
+        for seq, i in enumerate(range(start, end)):
+            passages.append(Passage(article_id, seq, embedded.texts[i], embedded.vectors[i], encoder.name))
+    return passages
+
+
+def embed_articles(
+    encoder: Encoder, articles: Sequence[Article], words: int = 180, overlap: int = 30
+) -> list[Passage]:
+    """Split every article into passages and embed them in one batched call (see :func:`embed_passages`)."""
+    return embed_passages(encoder, [(a.article_id, a.title, a.text) for a in articles], words, overlap)

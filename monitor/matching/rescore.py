@@ -1,0 +1,128 @@
+"""Recompute every match from stored passage embeddings, without re-embedding.
+
+Run after editing topics.yaml: new exemplars, negatives, keywords or thresholds
+take effect on the whole archive in seconds. Scores come from the same function as
+at ingest (:meth:`TopicMatcher.score_articles`), so an unchanged topics.yaml
+reproduces the stored matches exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+from monitor import store
+from monitor.alerts.queue import queue_story_alerts
+from monitor.matching.keywords import scoring_text
+from monitor.matching.scoring import ArticleText, Flagged, TopicMatcher
+from monitor.models import Match
+from monitor.store import rescoring
+
+
+class EncoderMismatch(RuntimeError):
+    """Raised when stored vectors come from another encoder than the configured one."""
+
+
+@dataclass(frozen=True)
+class RescorePlan:
+    """What a rescore would write: every (article, topic) that qualifies now."""
+
+    articles: int
+    passages: int
+    matches: list[Match]
+
+
+def check_encoder(con: duckdb.DuckDBPyConnection, model: str) -> None:
+    """Refuse to score vectors from a different encoder than ``model``.
+
+    Raises:
+        EncoderMismatch: some stored passages were embedded by another encoder.
+    """
+    others = {m: n for m, n in rescoring.passage_models(con).items() if m != model}
+    if others:
+        found = ", ".join(f"{m} ({n} passages)" for m, n in sorted(others.items()))
+        raise EncoderMismatch(
+            f"stored passages were embedded with {found}, but the configured encoder is {model}; "
+            f"run `monitor reembed` to move the archive to {model}, or set MONITOR_EMBEDDER to the stored one"
+        )
+
+
+def score_archive(
+    con: duckdb.DuckDBPyConnection,
+    matcher: TopicMatcher,
+    chunk_articles: int = 20_000,
+    progress: Callable[[str], None] | None = None,
+) -> RescorePlan:
+    """Score every stored article against the matcher's topics, chunk by chunk.
+
+    Args:
+        con: a connection.
+        matcher: topics with exemplars embedded by the encoder of the stored passages.
+        chunk_articles: articles scored per chunk (bounds memory).
+        progress: receives a line per chunk.
+
+    Returns:
+        Every flagged (article, topic) as a match, with evidence.
+
+    Raises:
+        EncoderMismatch: the stored passages come from another encoder.
+    """
+    check_encoder(con, matcher.model)
+    flagged: list[Flagged] = []
+    articles = passages = 0
+    for ids, starts, vectors, seqs in rescoring.iter_passage_vectors(con, chunk_articles):
+        articles += len(ids)
+        passages += len(vectors)
+        texts = rescoring.article_texts(con, ids)
+        inputs = [ArticleText(scoring_text(texts[a][0], texts[a][1]), texts[a][2]) for a in ids]
+        for scores in matcher.score_articles(vectors, starts, inputs):
+            for i in np.flatnonzero(scores.flagged):
+                seq = int(seqs[starts[i] + scores.best_seq[i]])
+                flagged.append(scores.flag(int(i), ids[i], seq))
+        if progress:
+            progress(f"rescored {articles} articles ({passages} passages), {len(flagged)} matches so far")
+    text_of = rescoring.passage_texts(con, sorted({(f.article_id, f.passage_seq) for f in flagged}))
+    matches = [matcher.make_match(f, text_of[(f.article_id, f.passage_seq)]) for f in flagged]
+    return RescorePlan(articles, passages, matches)
+
+
+def rescore(
+    con: duckdb.DuckDBPyConnection,
+    matcher: TopicMatcher,
+    alert: bool = False,
+    chunk_articles: int = 20_000,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, object]:
+    """Score every stored article against the matcher's topics and replace the matches.
+
+    Args:
+        con: a read-write connection (the caller holds the writer lease).
+        matcher: topics with embedded exemplars (same encoder as the stored passages).
+        alert: queue alerts for articles that newly match.
+        chunk_articles: articles scored per chunk (bounds memory).
+        progress: receives a line per chunk.
+
+    Returns:
+        ``articles``, ``passages``, ``matches``, ``added``, ``updated``, ``removed``,
+        ``alerts`` and ``seconds``.
+
+    Raises:
+        EncoderMismatch: the stored passages come from another encoder.
+    """
+    started = time.monotonic()
+    store.save_topics(con, matcher.topics)
+    plan = score_archive(con, matcher, chunk_articles, progress)
+    with store.transaction(con):
+        counts, added = rescoring.replace_matches(con, plan.matches)
+        counts["alerts"] = queue_story_alerts(con, added, store.now_utc()) if alert and added else 0
+    return {
+        "articles": plan.articles,
+        "passages": plan.passages,
+        "matches": len(plan.matches),
+        **counts,
+        "seconds": round(time.monotonic() - started, 2),
+    }

@@ -1,0 +1,93 @@
+"""Run records: one row per ingest run, with its process and its counts per stage."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Mapping
+
+import duckdb
+
+from monitor.ingest.urls import stable_id
+from monitor.store.db import now_utc
+from monitor.store.lease import WriterLease
+
+# Count columns of the runs table; a run's counts are written to these and nothing else.
+RUN_COLUMNS = frozenset(
+    {
+        "feeds_total", "feeds_ok", "feeds_not_modified", "feeds_failed", "entries_seen", "entries_new",
+        "pages_fetched", "pages_failed", "articles_stored", "passages_stored", "matches_new",
+        "alerts_new", "alerts_delivered",
+    }
+)  # fmt: skip
+
+
+def process_alive(pid: int) -> bool:
+    """Tell whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_run(con: duckdb.DuckDBPyConnection, lease: WriterLease, flow_run_id: str | None = None) -> str:
+    """Record the start of a run and return its id; mark runs whose process is gone abandoned.
+
+    Args:
+        con: the database.
+        lease: the writer lease the caller holds; while it is held no other monitor process
+            writes, so a run still marked running belongs to a process that ended.
+        flow_run_id: Prefect's id of the flow run, if any.
+
+    Returns:
+        The new run's id.
+    """
+    started = now_utc()
+    run_id = f"{started:%Y%m%dT%H%M%S}-{stable_id(str(time.time_ns()))[:6]}"
+    host = socket.gethostname()
+    running = con.execute("SELECT run_id, pid, hostname FROM runs WHERE status = 'running'").fetchall()
+    # A run on this host whose process still exists is left alone (it would be a writer that
+    # bypassed the lease); every other run still marked running was killed.
+    gone = [
+        rid for rid, pid, hostname in running
+        if pid is None or hostname != host or pid == os.getpid() or not process_alive(pid)
+    ]  # fmt: skip
+    if gone:
+        con.execute(
+            "UPDATE runs SET status = 'abandoned', error = 'process ended before the run finished' "
+            "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+            [gone],
+        )
+    con.execute(
+        "INSERT INTO runs (run_id, flow_run_id, started_at, status, pid, hostname, command) "
+        "VALUES (?, ?, ?, 'running', ?, ?, ?)",
+        [run_id, flow_run_id, started, lease.holder.pid, host, lease.holder.purpose],
+    )
+    return run_id
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    status: str,
+    counts: Mapping[str, int],
+    error: str | None = None,
+) -> None:
+    """Record a run's outcome and its per-stage counts.
+
+    Raises:
+        ValueError: a count names no column of the runs table.
+    """
+    unknown = set(counts) - RUN_COLUMNS
+    if unknown:
+        raise ValueError(f"runs has no count column(s) {sorted(unknown)}")
+    names = sorted(counts)
+    assignments = "".join(f", {name} = ?" for name in names)  # names checked against RUN_COLUMNS
+    con.execute(
+        f"UPDATE runs SET finished_at = ?, status = ?, error = ?{assignments} WHERE run_id = ?",
+        [now_utc(), status, error, *(int(counts[n]) for n in names), run_id],
+    )

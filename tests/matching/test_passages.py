@@ -1,0 +1,52 @@
+"""Articles into passages, and passages into vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.matching.embedding import Encoder
+from monitor.matching.passages import EMBED_CHUNK, embed_documents, embed_passages, split_passages
+
+
+@given(
+    words=st.lists(st.text(alphabet="abcdefgh", min_size=1, max_size=8), min_size=0, max_size=900),
+    size=st.integers(min_value=20, max_value=200),
+    overlap=st.integers(min_value=0, max_value=19),
+)
+def test_passages_cover_every_word_within_the_window(words: list[str], size: int, overlap: int) -> None:
+    text = " ".join(words)
+    passages = split_passages(None, text, size, overlap)
+    assert passages
+    assert all(len(p.split()) <= size for p in passages)
+    covered = [w for p in passages for w in p.split()]
+    assert set(covered) == set(words)
+    if words:
+        assert passages[0].split()[0] == words[0] and passages[-1].split()[-1] == words[-1]
+
+
+def test_title_leads_the_first_passage_once() -> None:
+    assert split_passages("Headline", "Body text here.")[0] == "Headline. Body text here."
+    assert split_passages("Headline", "Headline\nBody text here.")[0] == "Headline Body text here."
+
+
+@pytest.mark.slow
+def test_embedding_in_chunks_gives_the_vectors_of_one_call(encoder: Encoder) -> None:
+    documents = [
+        (f"Title {i}", " ".join(f"word{i}x{j}" for j in range(400))) for i in range(EMBED_CHUNK // 2)
+    ]
+    embedded = embed_documents(encoder, documents, 180, 30)
+    assert len(embedded.texts) > EMBED_CHUNK  # more than one chunk
+    assert embedded.starts[0] == 0 and len(embedded.starts) == len(documents)
+    direct = encoder.encode_passages(embedded.texts[:5])
+    assert np.allclose(embedded.vectors[:5], direct, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_embedded_passages_name_their_encoder_and_number_from_zero(encoder: Encoder) -> None:
+    passages = embed_passages(encoder, [("a1", "T", "one two three"), ("a2", None, " ".join(["w"] * 300))])
+    assert [(p.article_id, p.seq) for p in passages] == [("a1", 0), ("a2", 0), ("a2", 1)]
+    assert {p.model for p in passages} == {encoder.name}
+    assert passages[0].text == "T. one two three"

@@ -1,0 +1,188 @@
+"""Rescoring from stored embeddings agrees with ingest, follows topic edits, and keeps reviews."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+import yaml
+
+from flows.ingest import ingest
+from monitor import cli, store
+from monitor.demo import FEED_NAMES
+from monitor.matching.embedding import Encoder
+from monitor.matching.reembed import reembed
+from monitor.matching.rescore import EncoderMismatch, rescore, score_archive
+from monitor.matching.scoring import TopicMatcher
+from monitor.matching.topics import load_topics
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None, sample_site: str) -> Path:
+    tmp = tmp_path_factory.mktemp("rescore")
+    feeds = [{"name": name, "url": f"{sample_site}/feeds/{file}"} for file, name in FEED_NAMES.items()]
+    (tmp / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds}), encoding="utf-8")
+    ingest(db=str(tmp / "m.duckdb"), feeds=str(tmp / "feeds.yaml"), topics=str(REPO / "topics.yaml"),
+           alerts_file=str(tmp / "alerts.jsonl"), fetch_allow=["127.0.0.1"])  # fmt: skip
+    return tmp / "m.duckdb"
+
+
+@pytest.fixture
+def db(ingested: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "m.duckdb"
+    shutil.copy(ingested, copy)
+    return copy
+
+
+def match_rows(db: Path) -> dict[tuple[str, str], tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT article_id, topic_id, round(score, 5), best_passage_seq, exemplar, keyword_hits::VARCHAR, status "
+            "FROM matches"
+        ).fetchall()
+    return {(r[0], r[1]): r[2:] for r in rows}
+
+
+def test_rescore_with_unchanged_topics_reproduces_ingest(db: Path, encoder: Encoder) -> None:
+    before = match_rows(db)
+    matcher = TopicMatcher(load_topics(REPO / "topics.yaml"), encoder)
+    with store.connect(db) as con:
+        summary = rescore(con, matcher)
+    assert summary["added"] == summary["removed"] == 0
+    assert summary["articles"] == 14 and summary["matches"] == len(before)
+    assert match_rows(db) == before
+
+
+def test_rescore_follows_threshold_changes_and_keeps_reviewed_matches(db: Path, encoder: Encoder) -> None:
+    topics = load_topics(REPO / "topics.yaml")
+    with store.connect(db) as con:
+        reviewed = con.execute("SELECT article_id, topic_id FROM matches ORDER BY score LIMIT 1").fetchone()
+        con.execute(
+            "UPDATE matches SET status = 'relevant' WHERE article_id = ? AND topic_id = ?", list(reviewed)
+        )
+        before = con.execute("SELECT count(*) FROM matches").fetchone()[0]
+        strict = TopicMatcher([replace(t, threshold=0.99) for t in topics], encoder)
+        gone = rescore(con, strict)
+        remaining = con.execute("SELECT article_id, topic_id, status FROM matches").fetchall()
+        alerts_left = con.execute("SELECT count(*) FROM alerts WHERE delivered_at IS NULL").fetchone()[0]
+    assert before >= 8
+    assert gone["matches"] == 0 and gone["removed"] == before - 1  # every match but the reviewed one
+    assert remaining == [(*reviewed, "relevant")]
+    assert alerts_left == 0
+
+    loose = TopicMatcher([replace(t, threshold=0.3) for t in topics], encoder)
+    with store.connect(db) as con:
+        # Articles already alerted once (before the strict rescore removed their match) are not alerted again.
+        already_alerted = con.execute(
+            "SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"
+        ).fetchone()[0]
+        grown = rescore(con, loose, alert=True)
+        queued = con.execute("SELECT count(*) FROM alerts WHERE delivered_at IS NULL").fetchone()[0]
+        per_pair = con.execute(
+            "SELECT max(n) FROM (SELECT count(*) n FROM alerts GROUP BY article_id, topic_id)"
+        )
+        assert per_pair.fetchone()[0] == 1
+    assert grown["added"] > 8
+    assert grown["alerts"] == queued == grown["added"] - (already_alerted - 1)  # minus the reviewed match's
+
+
+def test_explain_prints_the_evidence(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with duckdb.connect(str(db), read_only=True) as con:
+        article_id, passage = con.execute(
+            "SELECT article_id, best_passage FROM matches ORDER BY score DESC LIMIT 1"
+        ).fetchone()
+    assert cli.main(["explain", "--db", str(db), article_id[:8]]) == 0
+    out = capsys.readouterr().out
+    assert "flagged: score" in out and "closest exemplar:" in out and "keywords: iran x" in out
+    assert passage[:80] in out
+    assert cli.main(["explain", "--db", str(db), "nonexistent-id"]) == 1
+
+
+@pytest.fixture(scope="module")
+def other_encoder(tmp_path_factory: pytest.TempPathFactory) -> Encoder:
+    """The same weights under another directory name: another encoder name, identical vectors."""
+    import shutil
+
+    from monitor.matching.embedding.sentence_transformer import SentenceTransformerEncoder, bundled_model_path
+
+    copy = tmp_path_factory.mktemp("models") / "minilm-copy"
+    shutil.copytree(bundled_model_path(), copy)
+    return SentenceTransformerEncoder(copy)
+
+
+def test_rescore_refuses_vectors_from_another_encoder(db: Path, other_encoder: Encoder) -> None:
+    matcher = TopicMatcher(load_topics(REPO / "topics.yaml"), other_encoder)
+    before = match_rows(db)
+    with (
+        store.connect(db) as con,
+        pytest.raises(EncoderMismatch, match=r"embedded with all-MiniLM-L6-v2 \(\d+ passages\)") as info,
+    ):
+        rescore(con, matcher)
+    assert other_encoder.name in str(info.value) and "monitor reembed" in str(info.value)
+    assert match_rows(db) == before
+
+
+def test_cli_rescore_with_another_model_path_exits_with_the_reason(
+    db: Path, other_encoder: Encoder, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MONITOR_MODEL_PATH", str(other_encoder.path))  # type: ignore[attr-defined]
+    assert cli.main(["rescore", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert f"the configured encoder is {other_encoder.name}" in err and "monitor reembed" in err
+    monkeypatch.setenv("MONITOR_MODEL_PATH", str(db.parent / "does-not-exist"))
+    assert cli.main(["rescore", "--db", str(db)]) == 1
+    assert "embedding model directory not found" in capsys.readouterr().err
+
+
+def test_reembed_moves_the_archive_in_batches_and_resumes(
+    db: Path, encoder: Encoder, other_encoder: Encoder
+) -> None:
+    connect = lambda: store.connect(db)  # noqa: E731 - the function reembed opens its short windows with
+    with duckdb.connect(str(db), read_only=True) as con:
+        old = {
+            (a, s): np.array(v)
+            for a, s, v in con.execute("SELECT article_id, seq, embedding FROM passages").fetchall()
+        }
+    first = reembed(connect, other_encoder, batch_articles=5, max_batches=1)
+    assert (first.articles, first.remaining) == (5, 9)  # as if killed after one batch
+    with duckdb.connect(str(db), read_only=True) as con:
+        models = dict(
+            con.execute("SELECT model, count(DISTINCT article_id) FROM passages GROUP BY model").fetchall()
+        )
+    assert models == {other_encoder.name: 5, encoder.name: 9}
+    second = reembed(connect, other_encoder, batch_articles=5)
+    assert (second.articles, second.remaining) == (9, 0)
+    assert reembed(connect, other_encoder).articles == 0  # nothing left: a third run does nothing
+    with duckdb.connect(str(db), read_only=True) as con:
+        new = {
+            (a, s): np.array(v)
+            for a, s, v in con.execute("SELECT article_id, seq, embedding FROM passages").fetchall()
+        }
+        assert con.execute("SELECT DISTINCT model FROM passages").fetchall() == [(other_encoder.name,)]
+    assert new.keys() == old.keys()
+    assert max(float(np.abs(new[k] - old[k]).max()) for k in old) < 1e-5  # same weights, same vectors
+    before = match_rows(db)
+    with store.connect(db) as con:
+        summary = rescore(con, TopicMatcher(load_topics(REPO / "topics.yaml"), other_encoder))
+    assert summary["added"] == summary["removed"] == 0
+    assert {k: v[:4] for k, v in match_rows(db).items()} == {k: v[:4] for k, v in before.items()}
+
+
+def test_scoring_the_archive_in_small_chunks_gives_the_same_matches(db: Path, encoder: Encoder) -> None:
+    """Chunks of one article each: the stream must survive the queries made between chunks."""
+    matcher = TopicMatcher(load_topics(REPO / "topics.yaml"), encoder)
+    with store.connect(db, read_only=True) as con:
+        whole = score_archive(con, matcher)
+        chunked = score_archive(con, matcher, chunk_articles=1)
+    assert (chunked.articles, chunked.passages) == (whole.articles, whole.passages) == (14, whole.passages)
+    def key(m: object) -> tuple[str, str]:
+        return (m.article_id, m.topic_id)  # type: ignore[attr-defined]
+
+    assert sorted(chunked.matches, key=key) == sorted(whole.matches, key=key) and len(whole.matches) >= 8

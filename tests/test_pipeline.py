@@ -1,0 +1,111 @@
+"""The pipeline's policy and stage functions, without Prefect."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from monitor import pipeline, store
+from monitor.config import Settings
+from monitor.demo import FEED_NAMES
+from monitor.models import FetchStatus, PageFailure
+from monitor.pipeline import store_batch
+from monitor.stories import text_hash
+from tests.conftest import REPO
+from tests.rows import article, counts, entry, match, passages, sighted, start_run
+
+
+def test_the_library_never_imports_prefect() -> None:
+    probe = "import sys, monitor.pipeline, monitor.cli; print('prefect' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_run_counters_are_the_count_columns_of_runs() -> None:
+    assert set(pipeline.RUN_COUNTERS) == store.RUN_COLUMNS
+    assert pipeline.RunSummary("r").counts == dict.fromkeys(pipeline.RUN_COUNTERS, 0)
+
+
+def test_batches_cover_the_work_in_order() -> None:
+    work = list(range(10))
+    assert pipeline.batches(work, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]  # type: ignore[arg-type]
+    assert pipeline.batches([], 4) == []
+
+
+@pytest.mark.slow
+def test_run_ingest_runs_directly_without_an_orchestrator(tmp_path: Path, sample_site: str) -> None:
+    feeds = [{"name": name, "url": f"{sample_site}/feeds/{file}"} for file, name in FEED_NAMES.items()]
+    (tmp_path / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds}), encoding="utf-8")
+    settings = Settings(
+        db=tmp_path / "m.duckdb",
+        feeds=tmp_path / "feeds.yaml",
+        topics=REPO / "topics.yaml",
+        fetch_allow=["127.0.0.1"],
+    )
+    summary = pipeline.run_ingest(settings, poll_all=True)
+    assert summary.counts["articles_stored"] == 14 and summary.counts["feeds_ok"] == 3
+    assert summary.counts["matches_new"] == summary.counts["alerts_delivered"] >= 6
+    with store.connect(settings.db, read_only=True) as con:
+        assert con.execute("SELECT status, flow_run_id FROM runs").fetchall() == [("completed", None)]
+
+
+def test_save_batch_is_idempotent(con) -> None:
+    run = start_run(con)
+    args = ([article(1), article(2)], passages(1) + passages(2), [match(1)], [])
+    first = store_batch(con, run, *args)
+    assert first == {"articles": 2, "aliases": 0, "stories": 2, "passages": 4, "matches": 1, "alerts": 1}
+    again = store_batch(con, run, *args)
+    assert set(again.values()) == {0}
+    assert counts(con) | {"sightings": 0} == {
+        "articles": 2, "passages": 4, "matches": 1, "alerts": 1, "page_failures": 0, "sightings": 0,
+    }  # fmt: skip
+    stored = np.array(con.execute("SELECT embedding FROM passages ORDER BY article_id, seq").fetchall()[0][0])
+    assert stored.shape == (384,)
+
+
+def test_stored_article_clears_its_earlier_failure(con) -> None:
+    store.record_failures(con, [PageFailure(entry(1), FetchStatus.TEMPORARY, 503, "HTTP 503")])
+    store_batch(con, start_run(con), [article(1)], passages(1), [], [])
+    assert counts(con)["page_failures"] == 0
+
+
+def test_same_text_under_another_url_becomes_an_alias_of_the_stored_article(con) -> None:
+    original = article(1)
+    copy = replace(article(2), text=original.text.upper() + "  ", text_hash=text_hash(original.text.upper()))
+    original = replace(original, text_hash=text_hash(original.text))
+    sighted(con, 1, 2)
+    run = start_run(con)
+    first = store_batch(con, run, [original], passages(1), [match(1)], [])
+    second = store_batch(con, run, [copy], passages(2), [match(2)], [])
+    assert first["articles"] == 1 and second == {
+        **second,
+        "articles": 0,
+        "aliases": 1,
+        "matches": 0,
+        "alerts": 0,
+    }
+    alias = con.execute("SELECT alias_id, article_id, reason FROM article_aliases").fetchone()
+    assert alias == (copy.article_id, original.article_id, "same-text")
+    assert store.pending_entries(con, max_attempts=5) == []  # the copy's sighting is not pending work
+
+
+def test_a_syndicated_copy_joins_the_story_and_adds_no_alert(con) -> None:
+    body = " ".join(f"Sentence {i} of the wire story about the talks in Vienna today." for i in range(40))
+    wire = replace(article(1), text=body, text_hash=text_hash(body))
+    edited = (
+        body.replace("Sentence 39", "Final sentence") + " Reporting by a correspondent; editing by a desk."
+    )
+    copy = replace(article(2), text=edited, text_hash=text_hash(edited))
+    run = start_run(con)
+    store_batch(con, run, [wire], passages(1), [match(1)], [])
+    counts_copy = store_batch(con, run, [copy], passages(2), [match(2)], [])
+    assert counts_copy["articles"] == 1 and counts_copy["stories"] == 0
+    assert counts_copy["matches"] == 1 and counts_copy["alerts"] == 0
+    stories = con.execute("SELECT DISTINCT story_id FROM articles").fetchall()
+    assert stories == [(wire.article_id,)]
