@@ -3,6 +3,8 @@
 Only wiring lives here. Each task wraps one stage function of :mod:`monitor.pipeline`;
 the pipeline decides the order, the batches and what ends a run. Batches of articles
 are the unit of a task, and only the I/O tasks (polling, downloading, delivering) retry.
+The flow also resolves alert URLs kept in a Prefect Secret block and publishes each run's
+new matches as a Markdown artifact.
 """
 
 from __future__ import annotations
@@ -10,20 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from monitor import pipeline
-from monitor.config import Settings
+from monitor.config import Settings, split_urls
 
 start_run = task(pipeline.start, name="start-run", cache_policy=NO_CACHE)
 poll_feeds = task(pipeline.poll, name="poll-feeds", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 record_polls = task(pipeline.record, name="record-polls", cache_policy=NO_CACHE)
 download = task(pipeline.download, name="download", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 process_batch = task(pipeline.process, name="process-batch", cache_policy=NO_CACHE)
-deliver_alerts = task(
-    pipeline.deliver, name="deliver-alerts", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE
-)
+# Delivery retries are the ledger's (per channel, with back-off); a task retry would only repeat a round.
+deliver_alerts = task(pipeline.deliver, name="deliver-alerts", cache_policy=NO_CACHE)
 finish_run = task(pipeline.finish, name="finish-run", cache_policy=NO_CACHE)
 
 STAGES = pipeline.Stages(
@@ -35,6 +38,17 @@ STAGES = pipeline.Stages(
     deliver=deliver_alerts,
     finish=finish_run,
 )
+
+
+def settings_with_secrets(**overrides: Any) -> Settings:
+    """Settings from MONITOR_*, with the alert URLs of the Prefect Secret block it names added."""
+    settings = Settings(**overrides)
+    if settings.alert_urls_secret:
+        secret = Secret.load(settings.alert_urls_secret).get()
+        settings = settings.model_copy(
+            update={"alert_urls": [*settings.alert_urls, *split_urls(str(secret))]}
+        )
+    return settings
 
 
 @flow(name="ingest", log_prints=True)
@@ -63,12 +77,18 @@ def ingest(
         AllFeedsFailed: every feed failed to poll (the run is recorded as failed).
     """
     given = dict(db=db, feeds=feeds, topics=topics, alerts_file=alerts_file, fetch_allow=fetch_allow)
-    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    return pipeline.run_ingest(
-        Settings(**overrides),
+    settings = settings_with_secrets(**{k: v for k, v in given.items() if v is not None})
+    summary = pipeline.run_ingest(
+        settings,
         poll_all=poll_all,
         flow_run_id=flow_run.get_id(),
         stages=STAGES,
         log=get_run_logger(),
         purpose=f"ingest flow run {flow_run.get_name() or ''}".strip(),
     )
+    create_markdown_artifact(
+        markdown=pipeline.report_markdown(settings, summary),
+        key="ingest-new-matches",
+        description=f"New matches of run {summary.run_id}",
+    )
+    return summary

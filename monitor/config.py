@@ -6,10 +6,11 @@ they need as arguments.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from monitor.ingest.http import FetchLimits
@@ -18,6 +19,14 @@ from monitor.matching.embedding.encoder import DEFAULT_ENCODER
 DEFAULT_USER_AGENT = (
     "news-coverage-monitor/0.1 (+https://github.com/news-coverage-monitor; set MONITOR_USER_AGENT)"
 )
+
+
+_URL_BOUNDARY = re.compile(r"[\s,]+(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def split_urls(value: str) -> list[str]:
+    """Channel URLs from one comma- or space-separated string (commas inside a URL are kept)."""
+    return [part.strip().rstrip(",") for part in _URL_BOUNDARY.split(value.strip()) if part.strip(" ,")]
 
 
 class Settings(BaseSettings):
@@ -30,6 +39,30 @@ class Settings(BaseSettings):
     topics: Path = Field(Path("topics.yaml"), description="Topic profiles (YAML).")
     alerts_file: Path | None = Field(
         None, description="JSON-lines alert sink; default: <db name>.alerts.jsonl beside the database."
+    )
+
+    alert_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Alert channels for every topic, comma-separated Apprise URLs (json://, mailto://, slack://, ...).",
+    )
+    alert_urls_secret: str | None = Field(
+        None, description="Name of a Prefect Secret block holding more alert URLs (read by the flows only)."
+    )
+    alert_budget: int | None = Field(
+        10, ge=0, description="Immediate alerts a day per topic and channel; the rest go into the digest."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Signs json:// webhook bodies: X-Monitor-Signature: sha256=HMAC."
+    )
+    alert_retry_first_s: float = Field(
+        30.0, description="A failed channel is retried after this long, doubling."
+    )
+    alert_retry_max_s: float = Field(1800.0, description="... up to this.")
+    alert_give_up_after_s: float = Field(
+        3 * 86400.0, description="Undelivered alerts are given up after this."
+    )
+    reviewer: str | None = Field(
+        None, description="Name recorded with review decisions; default: the login name."
     )
 
     user_agent: str = DEFAULT_USER_AGENT
@@ -66,6 +99,15 @@ class Settings(BaseSettings):
     db_lock_timeout_s: float = Field(
         60.0, description="How long a write waits for another process to release the database."
     )
+
+    @field_validator("alert_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        # Split at a comma (or space) only where a new scheme:// begins: an Apprise URL such as
+        # mailto://...?to=a@x.org,b@x.org keeps its own commas.
+        if isinstance(value, str):
+            return split_urls(value)
+        return value
 
     @field_validator("fetch_allow", mode="before")
     @classmethod

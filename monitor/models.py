@@ -209,6 +209,15 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class TopicChannel:
+    """An alert channel configured for one topic in topics.yaml."""
+
+    url: str = field(repr=False)  # may carry credentials: never stored or logged
+    mode: str = "immediate"  # immediate | digest
+    budget: int | None = None  # immediate alerts per 24 h (None: the default)
+
+
+@dataclass(frozen=True)
 class Topic:
     """An analyst's topic profile, loaded from topics.yaml."""
 
@@ -221,6 +230,9 @@ class Topic:
     keywords: tuple[str, ...] = ()
     keyword_penalty: float = 0.15
     language: str | None = None
+    alert_mode: str = "immediate"  # mode on the channels of MONITOR_ALERT_URLS
+    alert_budget: int | None = None  # immediate alerts per 24 h per channel (None: the default)
+    alerts: tuple[TopicChannel, ...] = ()  # channels of this topic only
 
 
 @dataclass(frozen=True)
@@ -274,3 +286,12 @@ class Alert:
     passage: str
     story_id: str | None = None
     also_carried_by: tuple[str, ...] = ()
+    keyword_hits: dict[str, int] = field(default_factory=dict)
+    language: str | None = None
+    threshold: float | None = None
+    outlet: str | None = None  # the site's name, else the feed's
+
+    @property
+    def source_name(self) -> str:
+        """Who published it, as a reader would name it."""
+        return self.site_name or self.outlet or ""

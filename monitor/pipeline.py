@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitor import store, stories
-from monitor.alerts.channels import FileChannel
-from monitor.alerts.delivery import deliver_pending
+from monitor.alerts import service as alert_service
+from monitor.alerts.delivery import DeliveryReport
 from monitor.alerts.queue import queue_story_alerts
+from monitor.alerts.routing import ChannelSpec
 from monitor.config import Settings
 from monitor.ingest.extraction import extract_batch
 from monitor.ingest.feedlist import FeedList, load_feeds
@@ -176,8 +177,9 @@ def process(
     passages = embed_articles(encoder, articles, settings.passage_words, settings.passage_overlap_words)
     matches = matcher.match(articles, passages)
     failures = [*batch.failures, *extract_failures]
+    routes = alert_service.routes(settings, matcher.topics)
     with _connect(settings) as con:
-        saved = store_batch(con, run_id, articles, passages, matches, failures)
+        saved = store_batch(con, run_id, articles, passages, matches, failures, routes)
     return {
         "pages_fetched": len(batch.pages),
         "pages_failed": len(failures),
@@ -195,6 +197,7 @@ def store_batch(
     passages: Sequence[Passage],
     matches: Sequence[Match],
     failures: Sequence[PageFailure],
+    routes: Mapping[str, Sequence[ChannelSpec]] | None = None,
 ) -> dict[str, int]:
     """Write one batch's articles, stories, passages, matches, alerts and failures atomically.
 
@@ -202,7 +205,8 @@ def store_batch(
     picks up the articles that are missing. An article whose canonical URL or normalised
     text is already stored becomes an alias of the stored one (its feed sighting still
     counts); every new article joins the story it duplicates or starts its own; alerts
-    are one per story and topic. The decisions are :mod:`monitor.stories` and
+    are one per story and topic, each with a ledger row per channel of its topic (``routes``;
+    without routes no ledger rows are written). The decisions are :mod:`monitor.stories` and
     :mod:`monitor.alerts.carriers`; the store only writes their results.
 
     Returns:
@@ -232,20 +236,29 @@ def store_batch(
         counts["passages"] = store.insert_passages(con, [p for p in passages if p.article_id in kept])
         inserted = store.insert_matches(con, [m for m in matches if m.article_id in kept], run_id, now)
         counts["matches"] = len(inserted)
-        counts["alerts"] = queue_story_alerts(con, inserted, now) if inserted else 0
+        counts["alerts"] = queue_story_alerts(con, inserted, now, routes or {}) if inserted else 0
         store.record_failures(con, failures, now)
     return counts
 
 
-def deliver(settings: Settings) -> int:
-    """Deliver pending alerts to the JSON-lines file and the console; returns how many went out."""
-    return deliver_pending(lambda: _connect(settings), FileChannel(settings.alerts_path))
+def deliver(settings: Settings, topics: list[Topic]) -> DeliveryReport:
+    """Deliver what is due on every channel (the same code as ``monitor alerts deliver``)."""
+    return alert_service.deliver_due(settings, topics)
 
 
 def finish(settings: Settings, summary: RunSummary, status: str, error: str | None) -> None:
     """Record a run's outcome and counts."""
     with _connect(settings) as con:
         store.finish_run(con, summary.run_id, status, summary.counts, error)
+
+
+def report_markdown(settings: Settings, summary: RunSummary) -> str:
+    """The run's new matches per topic, with links, as Markdown."""
+    from monitor.alerts.messages import run_summary_markdown
+
+    with store.connect(settings.db, read_only=True, lock_timeout_s=settings.db_lock_timeout_s) as con:
+        rows = store.run_matches(con, summary.run_id)
+    return run_summary_markdown(summary.run_id, summary.counts, rows)
 
 
 @dataclass(frozen=True)
@@ -257,7 +270,7 @@ class Stages:
     record: Callable[[Settings, str, list[FeedPoll], dict[str, FeedState]], list[Entry]] = record
     download: Callable[[Settings, Sequence[Entry]], Downloaded] = download
     process: Callable[[Settings, str, Downloaded, Encoder, TopicMatcher], dict[str, int]] = process
-    deliver: Callable[[Settings], int] = deliver
+    deliver: Callable[[Settings, list[Topic]], DeliveryReport] = deliver
     finish: Callable[[Settings, RunSummary, str, str | None], None] = finish
 
 
@@ -390,4 +403,13 @@ def _run_stages(
                 number, len(work), result["pages_fetched"], result["pages_failed"],
                 result["articles_stored"], result["matches_new"],
             )  # fmt: skip
-    counts["alerts_delivered"] = stages.deliver(settings)
+    delivered = stages.deliver(settings, topics)
+    counts["alerts_delivered"] = delivered.sent
+    for outcome in delivered.channels.values():
+        if outcome.error:
+            log.warning(
+                "alert channel %s: %s (%d waiting)",
+                outcome.name,
+                outcome.error,
+                outcome.waiting + outcome.failed,
+            )

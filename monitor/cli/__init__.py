@@ -1,7 +1,7 @@
 """The ``monitor`` command. The only place that turns library exceptions into messages and exit codes.
 
 One module per command group: ``ingest`` (run, demo), ``sql``, ``topics`` (evaluate,
-calibrate, explain, rescore, reembed), ``feeds`` and ``extract``; ``flow_runner`` is the
+calibrate, explain, rescore, reembed), ``alerts`` (deliver, digest, log), ``feeds`` and ``extract``; ``flow_runner`` is the
 one place that runs a Prefect flow.
 """
 
@@ -13,13 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from monitor import __version__
-from monitor.cli import extract, feeds, ingest, sql, topics
+from monitor.cli import alerts, extract, feeds, ingest, sql, topics
 from monitor.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_table
 from monitor.config import Settings
 
 __all__ = ["build_parser", "main", "print_table"]
 
-COMMAND_GROUPS = (ingest, sql, topics, feeds, extract)
+COMMAND_GROUPS = (ingest, sql, topics, alerts, feeds, extract)
 
 
 def build_parser() -> argparse.ArgumentParser:

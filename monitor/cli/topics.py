@@ -216,6 +216,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_rescore(args: argparse.Namespace) -> int:
     """Recompute matches from stored embeddings, holding the writer lease."""
     from monitor import store
+    from monitor.alerts.service import routes
     from monitor.matching.rescore import rescore
     from monitor.matching.scoring import TopicMatcher
     from monitor.matching.topics import load_topics
@@ -226,7 +227,9 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         store.writer_lease(args.db, "monitor rescore", settings.db_lock_timeout_s, on_wait=progress),
         store.connect(args.db, lock_timeout_s=settings.db_lock_timeout_s) as con,
     ):
-        summary = rescore(con, matcher, alert=args.alert, progress=progress)
+        summary = rescore(
+            con, matcher, alert=args.alert, progress=progress, routes=routes(settings, matcher.topics)
+        )
     print(json.dumps(summary))
     return EXIT_OK
 

@@ -9,7 +9,7 @@ reproduces the stored matches exactly.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -17,6 +17,7 @@ import numpy as np
 
 from monitor import store
 from monitor.alerts.queue import queue_story_alerts
+from monitor.alerts.routing import ChannelSpec
 from monitor.matching.keywords import scoring_text
 from monitor.matching.scoring import ArticleText, Flagged, TopicMatcher
 from monitor.models import Match
@@ -96,6 +97,7 @@ def rescore(
     alert: bool = False,
     chunk_articles: int = 20_000,
     progress: Callable[[str], None] | None = None,
+    routes: Mapping[str, Sequence[ChannelSpec]] | None = None,
 ) -> dict[str, object]:
     """Score every stored article against the matcher's topics and replace the matches.
 
@@ -105,6 +107,7 @@ def rescore(
         alert: queue alerts for articles that newly match.
         chunk_articles: articles scored per chunk (bounds memory).
         progress: receives a line per chunk.
+        routes: each topic's alert channels, for the ledger rows of new alerts (without: no ledger rows).
 
     Returns:
         ``articles``, ``passages``, ``matches``, ``added``, ``updated``, ``removed``,
@@ -118,7 +121,9 @@ def rescore(
     plan = score_archive(con, matcher, chunk_articles, progress)
     with store.transaction(con):
         counts, added = rescoring.replace_matches(con, plan.matches)
-        counts["alerts"] = queue_story_alerts(con, added, store.now_utc()) if alert and added else 0
+        counts["alerts"] = (
+            queue_story_alerts(con, added, store.now_utc(), routes or {}) if alert and added else 0
+        )
     return {
         "articles": plan.articles,
         "passages": plan.passages,

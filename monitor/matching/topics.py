@@ -9,14 +9,16 @@ from typing import Any
 
 import yaml
 
-from monitor.models import Topic
+from monitor.models import Topic, TopicChannel
 
 TOPIC_KEYS = frozenset(
     {
         "id", "name", "description", "exemplars", "exemplar_files", "negatives", "threshold",
-        "keywords", "keyword_penalty", "language",
+        "keywords", "keyword_penalty", "language", "alert_mode", "alert_budget", "alerts",
     }
 )  # fmt: skip
+CHANNEL_KEYS = frozenset({"url", "mode", "budget"})
+ALERT_MODES = ("immediate", "digest")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 MIN_PARAGRAPH_CHARS = 80
 
@@ -98,7 +100,54 @@ def _parse_topic(item: Any, where: str, base: Path) -> Topic:
         keywords=tuple(_strings(item.get("keywords", []), "keywords", where)),
         keyword_penalty=float(penalty),
         language=language,
+        alert_mode=_mode(item.get("alert_mode", "immediate"), where),
+        alert_budget=_budget(item.get("alert_budget"), where),
+        alerts=tuple(_channels(item.get("alerts", []), where)),
     )
+
+
+def _mode(value: Any, where: str) -> str:
+    if value not in ALERT_MODES:
+        raise TopicConfigError(f"{where}: alert mode must be one of {list(ALERT_MODES)}, got {value!r}")
+    return str(value)
+
+
+def _budget(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TopicConfigError(
+            f"{where}: an alert budget must be a whole number of alerts a day, got {value!r}"
+        )
+    return value
+
+
+def _channels(value: Any, where: str) -> list[TopicChannel]:
+    """``alerts:`` entries: a URL, or ``{url, mode, budget}``."""
+    if not isinstance(value, list):
+        raise TopicConfigError(f"{where}: 'alerts' must be a list of channel URLs or {{url, mode, budget}}")
+    channels: list[TopicChannel] = []
+    for i, entry in enumerate(value, start=1):
+        at = f"{where}: alerts #{i}"
+        if isinstance(entry, str):
+            entry = {"url": entry}
+        if (
+            not isinstance(entry, Mapping)
+            or not isinstance(entry.get("url"), str)
+            or "://" not in entry["url"]
+        ):
+            raise TopicConfigError(f"{at}: needs a channel URL such as json://host/path or mailto://...")
+        unknown = set(entry) - CHANNEL_KEYS
+        if unknown:
+            raise TopicConfigError(f"{at}: unknown key(s) {sorted(unknown)}; allowed: {sorted(CHANNEL_KEYS)}")
+        channels.append(
+            TopicChannel(
+                entry["url"].strip(),
+                _mode(entry.get("mode", "immediate"), at),
+                _budget(entry.get("budget"), at),
+            )
+        )
+    return channels
 
 
 def _strings(value: Any, key: str, where: str) -> list[str]:

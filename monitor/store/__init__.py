@@ -30,8 +30,8 @@ from monitor.store.db import (
 )
 from monitor.store.feeds import INVALID, due_sources, pending_entries, record_polls, sync_sources
 from monitor.store.lease import WriterBusy, WriterLease, writer_lease
-from monitor.store.matches import insert_matches, match_evidence, save_topics
-from monitor.store.outbox import alert_candidates, insert_alerts, mark_alerts, pending_alerts
+from monitor.store.matches import insert_matches, match_evidence, run_matches, save_topics
+from monitor.store.outbox import alert_candidates, insert_alerts
 from monitor.store.passages import insert_passages
 from monitor.store.runs import RUN_COLUMNS, finish_run, start_run
 
@@ -57,15 +57,14 @@ __all__ = [
     "insert_signatures",
     "insert_stories",
     "lock_holder",
-    "mark_alerts",
     "match_evidence",
     "migrate",
     "now_utc",
-    "pending_alerts",
     "pending_entries",
     "recent_signatures",
     "record_failures",
     "record_polls",
+    "run_matches",
     "save_topics",
     "start_run",
     "stored_duplicates",

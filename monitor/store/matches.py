@@ -90,3 +90,18 @@ def match_evidence(con: duckdb.DuckDBPyConnection, article_id: str) -> list[dict
     )
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def run_matches(
+    con: duckdb.DuckDBPyConnection, run_id: str
+) -> list[tuple[str, str, float, str | None, str, str | None]]:
+    """A run's new matches: ``(topic_id, topic name, score, title, url, outlet)``, best first per topic."""
+    return con.execute(
+        """
+        SELECT m.topic_id, t.name, m.score, a.title, a.url, coalesce(a.site_name, s.name)
+        FROM matches m JOIN articles a USING (article_id) JOIN topics t USING (topic_id)
+        LEFT JOIN sources s ON s.source_id = a.source_id
+        WHERE m.run_id = ? ORDER BY m.topic_id, m.score DESC
+        """,
+        [run_id],
+    ).fetchall()

@@ -109,10 +109,15 @@ def replace_matches(
             "m.status = 'new' AND NOT EXISTS "
             "(SELECT 1 FROM fresh f WHERE f.article_id = m.article_id AND f.topic_id = m.topic_id)"
         )
-        con.execute(
-            f"DELETE FROM alerts a WHERE a.delivered_at IS NULL AND EXISTS (SELECT 1 FROM matches m "
-            f"WHERE m.article_id = a.article_id AND m.topic_id = a.topic_id AND {stale})"
+        # An alert not yet sent anywhere goes with its match; one already sent stays on record.
+        unsent = (
+            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.alert_id AND d.status IN ('sent', 'sending')) "
+            f"AND EXISTS (SELECT 1 FROM matches m WHERE m.article_id = a.article_id AND m.topic_id = a.topic_id AND {stale})"
         )
+        con.execute(
+            f"DELETE FROM deliveries WHERE alert_id IN (SELECT a.alert_id FROM alerts a WHERE {unsent})"
+        )
+        con.execute(f"DELETE FROM alerts a WHERE {unsent}")
         counts["removed"] = len(con.execute(f"DELETE FROM matches m WHERE {stale} RETURNING 1").fetchall())
         counts["updated"] = len(
             con.execute(

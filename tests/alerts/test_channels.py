@@ -1,13 +1,30 @@
-"""Alert delivery to a JSON-lines file and the console."""
+"""Channels: the JSON-lines file, webhooks (idempotency key, signature, SSRF guard) and Apprise URLs."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.alerts.channels import Delivery, alert_record, console_line, deliver_to_file
+import pytest
+
+from monitor.alerts.channels import (
+    SIGNATURE_HEADER,
+    AppriseChannel,
+    ChannelContext,
+    FileChannel,
+    WebhookChannel,
+    open_channel,
+    sign,
+    webhook_target,
+)
+from monitor.alerts.messages import alert_message
+from monitor.alerts.routing import channel_spec
+from monitor.ingest.guard import AddressGuard
 from monitor.models import Alert
+from tests.alerts.receivers import WebhookReceiver
 
 
 def make_alert(n: int, **overrides: object) -> Alert:
@@ -21,105 +38,122 @@ def make_alert(n: int, **overrides: object) -> Alert:
         "url": f"https://news.example.com/story/{n}",
         "site_name": "Example News",
         "published_at": datetime(2026, 11, 21, 7, 30, tzinfo=UTC),
-        "passage": f"Passage {n}: the Guards unveiled a missile.\nSecond line.",
+        "passage": f"Passage {n}: the Guards unveiled a missile in Iran.\nSecond line.",
+        "keyword_hits": {"iran": 1},
     }
     fields.update(overrides)
     return Alert(**fields)  # type: ignore[arg-type]
 
 
-def read_lines(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+def context(**overrides: object) -> ChannelContext:
+    fields: dict[str, object] = {"guard": AddressGuard(["127.0.0.1"]), "total_timeout_s": 5.0, "echo": None}
+    fields.update(overrides)
+    return ChannelContext(**fields)  # type: ignore[arg-type]
 
 
-def test_writes_one_json_line_per_alert(tmp_path: Path) -> None:
+def test_file_channel_writes_one_json_line_per_alert_and_echoes(tmp_path: Path) -> None:
     path = tmp_path / "out" / "nested" / "alerts.jsonl"
-    alerts = [make_alert(1), make_alert(2)]
-    delivery = deliver_to_file(alerts, path, echo=None)
-    assert delivery.delivered == ["alert-0001", "alert-0002"]
-    assert delivery.failed == {}
-    assert delivery.channel == f"file:{path}"
+    lines: list[str] = []
+    channel = FileChannel(path, echo=lines.append)
+    assert channel.send(alert_message(make_alert(1))).ok and channel.send(alert_message(make_alert(2))).ok
     raw = path.read_text(encoding="utf-8")
-    assert raw.endswith("\n")
-    assert raw.count("\n") == 2
-    assert "caf\u00e9" in raw  # written as UTF-8, not \u escapes
-    records = read_lines(path)
+    assert raw.count("\n") == 2 and "caf\u00e9" in raw  # UTF-8, not \u escapes
+    records = [json.loads(line) for line in raw.splitlines()]
     assert [r["alert_id"] for r in records] == ["alert-0001", "alert-0002"]
     first = records[0]
-    assert first["topic"] == "Iran's ballistic-missile programme"
-    assert first["topic_id"] == "iran-missiles"
-    assert first["score"] == 0.6123
-    assert first["title"] == "Story number 1 \u2014 caf\u00e9"
-    assert first["url"] == "https://news.example.com/story/1"
-    assert first["passage"] == "Passage 1: the Guards unveiled a missile.\nSecond line."
-    assert first["published_at"] == "2026-11-21T07:30:00+00:00"
-    assert first["site_name"] == "Example News"
-    assert first["article_id"] == f"{1:016x}"
+    assert first["topic"] == "Iran's ballistic-missile programme" and first["score"] == 0.6123
+    assert first["published_at"] == "2026-11-21T07:30:00+00:00" and first["keywords"] == ["iran"]
+    assert set(first) >= {"title", "url", "site_name", "passage", "story_id", "also_carried_by"}
+    assert lines[0].startswith("ALERT [iran-missiles] 0.612 Story number 1")
 
 
-def test_appends_on_second_call(tmp_path: Path) -> None:
-    path = tmp_path / "alerts.jsonl"
-    deliver_to_file([make_alert(1)], path, echo=None)
-    second = deliver_to_file([make_alert(2), make_alert(3)], path, echo=None)
-    assert second.delivered == ["alert-0002", "alert-0003"]
-    assert [r["alert_id"] for r in read_lines(path)] == ["alert-0001", "alert-0002", "alert-0003"]
+def test_file_channel_reports_an_unwritable_sink(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = FileChannel(blocker / "alerts.jsonl", echo=None).send(alert_message(make_alert(1)))
+    assert not result.ok and result.error and "Error" in result.error
 
 
-def test_echo_receives_console_lines(tmp_path: Path) -> None:
-    lines: list[str] = []
-    alerts = [make_alert(1), make_alert(2, title=None, site_name=None)]
-    deliver_to_file(alerts, tmp_path / "alerts.jsonl", echo=lines.append)
-    assert lines == [console_line(a) for a in alerts]
-    assert lines[0] == (
-        "ALERT [iran-missiles] 0.612 Story number 1 \u2014 caf\u00e9 (Example News) <https://news.example.com/story/1>"
+def test_webhook_urls_follow_apprise_syntax() -> None:
+    method, target, headers, auth = webhook_target(
+        "jsons://bot:s%40cret@hooks.example.org:8443/in/x?+X-Team=ops&-v=2"
     )
-    # without a title the URL stands in, and no outlet is shown
-    assert (
-        lines[1]
-        == "ALERT [iran-missiles] 0.612 https://news.example.com/story/2 <https://news.example.com/story/2>"
+    assert (method, target, headers, auth) == (
+        "POST",
+        "https://hooks.example.org:8443/in/x?v=2",
+        {"X-Team": "ops"},
+        ("bot", "s@cret"),
     )
+    assert webhook_target("json://127.0.0.1:9/h?method=put")[:2] == ("PUT", "http://127.0.0.1:9/h")
+    with pytest.raises(ValueError, match="not a json://"):
+        webhook_target("slack://T/B/C")
 
 
-def test_default_echo_prints(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    deliver_to_file([make_alert(7)], tmp_path / "alerts.jsonl")
-    assert "ALERT [iran-missiles]" in capsys.readouterr().out
+def test_webhook_posts_json_with_idempotency_key_and_signature() -> None:
+    with WebhookReceiver() as receiver:
+        spec = channel_spec(f"json://127.0.0.1:{receiver.port}/hook?+X-Team=ops", "immediate", None)
+        channel = WebhookChannel(spec, context(webhook_secret="s3cret"))
+        message = alert_message(make_alert(7))
+        assert channel.send(message).ok
+        (request,) = receiver.requests
+    assert request.path == "/hook" and request.method == "POST"
+    assert request.headers["Idempotency-Key"] == "alert-0007" and request.headers["X-Team"] == "ops"
+    expected = "sha256=" + hmac.new(b"s3cret", request.body, hashlib.sha256).hexdigest()
+    assert request.headers[SIGNATURE_HEADER] == expected == sign(request.body, "s3cret")
+    body = json.loads(request.body)
+    assert body["type"] == "alert" and body["alert_id"] == "alert-0007" and body["url"].endswith("/story/7")
+    assert body["title"].startswith("Story number 7") and "*Iran*" in body["text"]
 
 
-def test_no_alerts_touches_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "alerts.jsonl"
-    delivery = deliver_to_file([], path, echo=None)
-    assert delivery == Delivery(channel=f"file:{path}")
-    assert not path.parent.exists()
+def test_webhook_without_a_secret_sends_no_signature() -> None:
+    with WebhookReceiver() as receiver:
+        channel = WebhookChannel(
+            channel_spec(f"json://127.0.0.1:{receiver.port}/h", "immediate", None), context()
+        )
+        assert channel.send(alert_message(make_alert(1))).ok
+    assert SIGNATURE_HEADER not in receiver.requests[0].headers
 
 
-def test_dead_sink_parent_is_a_file(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("I am a file", encoding="utf-8")
-    path = blocker / "alerts.jsonl"
-    lines: list[str] = []
-    alerts = [make_alert(1), make_alert(2)]
-    delivery = deliver_to_file(alerts, path, echo=lines.append)
-    assert delivery.delivered == []
-    assert set(delivery.failed) == {"alert-0001", "alert-0002"}
-    for error in delivery.failed.values():
-        assert error
-        assert "Error" in error.split(":", 1)[0]  # exception type name first, e.g. FileExistsError
-        assert "not-a-dir" in error
-    assert lines == []
-    assert blocker.read_text(encoding="utf-8") == "I am a file"
+def test_webhook_failures_are_reported_not_raised(closed_port: int) -> None:
+    down = WebhookChannel(channel_spec(f"json://127.0.0.1:{closed_port}/h", "immediate", None), context())
+    result = down.send(alert_message(make_alert(1)))
+    assert not result.ok and "ConnectError" in (result.error or "")
+    with WebhookReceiver(status=500) as receiver:
+        failing = WebhookChannel(
+            channel_spec(f"json://127.0.0.1:{receiver.port}/h", "immediate", None), context()
+        )
+        assert failing.send(alert_message(make_alert(1))) == type(result)(False, "HTTP 500")
 
 
-def test_dead_sink_path_is_a_directory(tmp_path: Path) -> None:
-    path = tmp_path / "alerts.jsonl"
-    path.mkdir()
-    delivery = deliver_to_file([make_alert(1)], path, echo=None)
-    assert delivery.delivered == []
-    assert list(delivery.failed) == ["alert-0001"]
-    assert "IsADirectoryError" in delivery.failed["alert-0001"]
+def test_webhooks_obey_the_ssrf_guard_and_its_allow_list() -> None:
+    with WebhookReceiver() as receiver:
+        spec = channel_spec(f"json://127.0.0.1:{receiver.port}/h", "immediate", None)
+        refused = WebhookChannel(spec, context(guard=AddressGuard([]))).send(alert_message(make_alert(1)))
+        assert not refused.ok and "refused" in (refused.error or "") and "non-public" in (refused.error or "")
+        assert receiver.requests == []  # nothing reached the private address
+    metadata = WebhookChannel(
+        channel_spec("json://169.254.169.254/latest", "immediate", None), context(guard=AddressGuard([]))
+    )
+    assert "refused" in (metadata.send(alert_message(make_alert(1))).error or "")
 
 
-def test_alert_record_without_date() -> None:
-    record = alert_record(make_alert(3, published_at=None, site_name=None, score=0.99999))
-    assert record["published_at"] is None
-    assert record["site_name"] is None
-    assert record["score"] == 1.0
-    json.dumps(record)
+def test_apprise_channels_are_guarded_before_sending_and_report_per_target() -> None:
+    spec = channel_spec("xml://10.0.0.1:8080/hook", "immediate", None)
+    refused = AppriseChannel(spec, context(guard=AddressGuard([]))).send(alert_message(make_alert(1)))
+    assert not refused.ok and "refused" in (refused.error or "")
+    junk = AppriseChannel(channel_spec("nosuchscheme://x", "immediate", None), context()).send(
+        alert_message(make_alert(1))
+    )
+    assert junk == type(junk)(False, "Apprise does not recognise this channel URL")
+
+
+def test_open_channel_picks_the_implementation(tmp_path: Path) -> None:
+    ctx = context()
+    assert isinstance(
+        open_channel(channel_spec("json://127.0.0.1:9/h", "immediate", None), ctx, tmp_path / "a"),
+        WebhookChannel,
+    )
+    assert isinstance(
+        open_channel(channel_spec("mailto://127.0.0.1:25?to=a@b.c", "immediate", None), ctx, tmp_path / "a"),
+        AppriseChannel,
+    )

@@ -182,6 +182,7 @@ def test_scoring_the_archive_in_small_chunks_gives_the_same_matches(db: Path, en
         whole = score_archive(con, matcher)
         chunked = score_archive(con, matcher, chunk_articles=1)
     assert (chunked.articles, chunked.passages) == (whole.articles, whole.passages) == (14, whole.passages)
+
     def key(m: object) -> tuple[str, str]:
         return (m.article_id, m.topic_id)  # type: ignore[attr-defined]
 

@@ -21,17 +21,20 @@ from monitor.models import (
     PageFailure,
 )
 from monitor.pipeline import store_batch
+from monitor.store.db import MIGRATIONS
 from tests.rows import FEED, NOW, article, counts, entry, match, passages, plan, sighted, start_run
+
+LATEST = len(list(MIGRATIONS.glob("*.sql")))
 
 
 def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
     db = tmp_path / "m.duckdb"
     with store.connect(db) as con:
         versions = con.execute("SELECT version, name FROM schema_migrations").fetchall()
-        assert [v for v, _ in versions] == [1, 2, 3, 4, 5, 6]
+        assert [v for v, _ in versions] == list(range(1, LATEST + 1))
         assert store.migrate(con) == []
     with store.connect(db) as con:
-        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 6
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == LATEST
 
 
 def test_pending_entries_are_sightings_without_article_or_final_failure(con) -> None:
@@ -85,20 +88,30 @@ def test_record_polls_updates_feed_health_and_sightings_once(con) -> None:
     assert store.sync_sources(con, [FEED])[FEED.source_id].etag == '"v1"'
 
 
-def test_alert_outbox_delivers_each_alert_once(con) -> None:
+def test_each_new_alert_gets_one_ledger_row_per_channel_of_its_topic(con) -> None:
+    from monitor.alerts.routing import channel_spec, file_spec
+    from monitor.store import deliveries
+
+    specs = [file_spec(Path("a.jsonl")), channel_spec("json://127.0.0.1:9/h", "digest", 3)]
     run = start_run(con)
-    store_batch(con, run, [article(1), article(2)], passages(1) + passages(2), [match(1), match(2)], [])
-    pending = store.pending_alerts(con)
-    assert len(pending) == 2 and pending[0].topic_name == "Topic one"
-    store.mark_alerts(con, [pending[0].alert_id], {pending[1].alert_id: "sink down"}, "file:x")
-    left = store.pending_alerts(con)
-    assert [a.alert_id for a in left] == [pending[1].alert_id]
-    assert con.execute(
-        "SELECT attempts, last_error FROM alerts WHERE alert_id = ?", [left[0].alert_id]
-    ).fetchone() == (
-        1,
-        "sink down",
+    store_batch(
+        con, run, [article(1), article(2)], passages(1) + passages(2), [match(1), match(2)], [], {"t1": specs}
     )
+    rows = con.execute(
+        "SELECT channel_id, mode, status, attempts FROM deliveries ORDER BY channel_id"
+    ).fetchall()
+    assert sorted(rows) == sorted(
+        [("file", "immediate", "pending", 0)] * 2 + [(specs[1].channel_id, "digest", "pending", 0)] * 2
+    )
+    content = deliveries.alerts_by_id(
+        con, [a for (a,) in con.execute("SELECT alert_id FROM alerts").fetchall()]
+    )
+    assert {a.topic_name for a in content.values()} == {"Topic one"} and len(content) == 2
+    # The same matches again (a rerun) queue nothing more.
+    store_batch(
+        con, run, [article(1), article(2)], passages(1) + passages(2), [match(1), match(2)], [], {"t1": specs}
+    )
+    assert con.execute("SELECT count(*) FROM deliveries").fetchone() == (4,)
 
 
 def test_killed_run_is_marked_abandoned_by_the_next(con) -> None:
@@ -147,7 +160,7 @@ def test_writer_gets_the_database_once_an_analyst_lets_go(tmp_path: Path) -> Non
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with store.connect(db, lock_timeout_s=20) as con:
-            assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (6,)
+            assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (LATEST,)
     finally:
         holder.kill()
         holder.wait()
@@ -173,7 +186,7 @@ def test_a_populated_database_from_the_first_schema_migrates_to_the_latest(tmp_p
         )
         raw.execute("INSERT INTO sightings VALUES ('a', 's', 'http://x/a', 't', NULL, now(), 'r')")
     with store.connect(db) as con:
-        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 6
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == LATEST
         assert con.execute(
             "SELECT data_type FROM information_schema.columns WHERE table_name = 'passages' AND column_name = 'embedding'"
         ).fetchone() == ("FLOAT[]",)
