@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     passage_words: int = 180
     passage_overlap_words: int = 30
 
+    read_copy: bool = Field(
+        True,
+        description="Refresh the analysts' read copy <db>.read.duckdb after every run (monitor sql reads it).",
+    )
+    fts_index: bool = Field(True, description="Build the full-text (BM25) index in the read copy.")
     db_lock_timeout_s: float = Field(
         60.0, description="How long a write waits for another process to release the database."
     )

@@ -295,3 +295,35 @@ class Alert:
     def source_name(self) -> str:
         """Who published it, as a reader would name it."""
         return self.site_name or self.outlet or ""
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """A flagged (article, topic) pair waiting for an analyst's verdict, with what they need to judge it."""
+
+    article_id: str
+    topic_id: str
+    topic_name: str
+    score: float
+    threshold: float
+    title: str | None
+    url: str
+    outlet: str | None
+    published_at: datetime | None
+    matched_at: datetime
+    passage: str
+    keyword_hits: dict[str, int]
+    language: str | None
+    story_id: str | None
+    status: str  # new, or the latest verdict
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    """An analyst's verdict on an (article, topic) pair."""
+
+    article_id: str
+    topic_id: str
+    verdict: str  # relevant | not-relevant
+    reviewer: str
+    note: str | None = None

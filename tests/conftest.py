@@ -57,6 +57,22 @@ def sample_site() -> Iterator[str]:
         yield base
 
 
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None, sample_site: str) -> Path:
+    """The sample site ingested once by the real flow with the shipped topics (copy it before writing)."""
+    import yaml
+
+    from flows.ingest import ingest
+    from monitor.demo import FEED_NAMES
+
+    tmp = tmp_path_factory.mktemp("sample-db")
+    feeds = [{"name": name, "url": f"{sample_site}/feeds/{file}"} for file, name in FEED_NAMES.items()]
+    (tmp / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds}), encoding="utf-8")
+    ingest(db=str(tmp / "m.duckdb"), feeds=str(tmp / "feeds.yaml"), topics=str(REPO / "topics.yaml"),
+           alerts_file=str(tmp / "alerts.jsonl"), fetch_allow=["127.0.0.1"])  # fmt: skip
+    return tmp / "m.duckdb"
+
+
 @pytest.fixture
 def scripted_server() -> Iterator[ScriptedServer]:
     """A local HTTP server whose routes each test scripts (misbehaviour included)."""

@@ -170,7 +170,8 @@ def deliver(
         ledger.fold_into_digest(con, folded, "over the daily budget: folded into the next digest", start)
         report.folded = len(folded)
         blocked = ledger.blocked_channels(con, start)
-        skip = sorted(set(blocked) | (set(_claimable_channels(con)) - set(channels)))
+        waiting = ledger.waiting_counts(con)
+        skip = sorted(set(blocked) | (set(waiting) - set(channels)))
         claimer = claimer_id()
         claimed = ledger.claim_due(
             con, start, claimer, skip, "digest" if digests else "immediate", policy.per_channel, topic_id
@@ -207,15 +208,6 @@ def deliver(
                 report,
             )
     return report
-
-
-def _claimable_channels(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT channel_id FROM deliveries WHERE status IN ('pending', 'failed')"
-        ).fetchall()
-    ]
 
 
 def _messages(

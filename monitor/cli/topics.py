@@ -38,11 +38,18 @@ def add_commands(sub: Any, settings: Settings) -> None:
 
     cal = sub.add_parser(
         "calibrate",
-        help="choose topic thresholds on one half of a labels file and report both halves",
-        description="Chooses thresholds on the calibration half (by a hash of each id), reports precision "
-        "and recall around them, and evaluates on the holdout half. Writes topics.yaml only with --write.",
+        help="choose topic thresholds from a labels file, or from analysts' review verdicts (--from-reviews)",
+        description="With --labels: chooses thresholds on the calibration half (by a hash of each id), reports "
+        "precision and recall around them, and evaluates on the holdout half. With --from-reviews: scores every "
+        "reviewed (article, topic) again with the topics in force and fits each topic's threshold to its verdicts, "
+        "printing precision and recall on the reviewed items before and after. Writes topics.yaml only with --write.",
     )
-    cal.add_argument("--labels", type=Path, required=True)
+    source = cal.add_mutually_exclusive_group(required=True)
+    source.add_argument("--labels", type=Path, help="JSON lines: {id, title, text, label[, topic, lang]}")
+    source.add_argument(
+        "--from-reviews", action="store_true", help="fit to the verdicts stored in the database"
+    )
+    cal.add_argument("--db", type=Path, default=settings.db, help="with --from-reviews: the database")
     cal.add_argument("--topics", type=Path, default=settings.topics)
     cal.add_argument("--target-precision", type=float, help="maximise recall at this precision instead of F1")
     cal.add_argument("--write", action="store_true", help="write the chosen thresholds into the topics file")
@@ -65,6 +72,11 @@ def add_commands(sub: Any, settings: Settings) -> None:
     rs.add_argument("--db", type=Path, default=settings.db)
     rs.add_argument("--topics", type=Path, default=settings.topics)
     rs.add_argument("--alert", action="store_true", help="queue alerts for articles that newly match")
+    rs.add_argument(
+        "--dry-run", action="store_true",
+        help="write nothing: list the matches the topics would add or remove, and precision on reviewed items",
+    )  # fmt: skip
+    rs.add_argument("--format", choices=("table", "json"), default="table", help="with --dry-run")
     rs.set_defaults(handler=cmd_rescore)
 
     re_ = sub.add_parser(
@@ -119,6 +131,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Choose thresholds on the calibration half; report both halves; optionally write them."""
+    if args.from_reviews:
+        return _calibrate_from_reviews(args)
     import numpy as np
 
     from monitor.evaluation.calibrate import choose_thresholds, curve_around, write_thresholds
@@ -166,6 +180,46 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         write_thresholds(args.topics, new_thresholds)
         progress(f"monitor: wrote thresholds to {args.topics}")
     print(json.dumps(result))
+    return EXIT_OK
+
+
+def _calibrate_from_reviews(args: argparse.Namespace) -> int:
+    from monitor import store
+    from monitor.evaluation.calibrate import write_thresholds
+    from monitor.matching.scoring import TopicMatcher
+    from monitor.matching.topics import load_topics
+    from monitor.review.calibration import fit_from_reviews
+
+    settings = settings_from(args)
+    matcher = TopicMatcher(load_topics(args.topics), _encoder(settings))
+    with store.connect(args.db, read_only=True) as con:
+        fits = fit_from_reviews(con, matcher, args.target_precision)
+    print("thresholds fitted to review verdicts (precision / recall / F1 on the reviewed items):")
+    print(
+        f"  {'topic':<16} {'reviews':>7} {'relevant':>8} {'before':>7} {'after':>7}   {'before P/R/F1':<20} after P/R/F1"
+    )
+    for f in fits:
+        b, a = f.before, f.after
+        print(f"  {f.topic_id:<16} {f.reviewed:>7} {f.relevant:>8} {f.threshold_before:7.3f} {f.threshold_after:7.3f}   "
+              f"{b['precision']:.3f}/{b['recall']:.3f}/{b['f1']:.3f}       {a['precision']:.3f}/{a['recall']:.3f}/{a['f1']:.3f}"
+              f"{'   ' + f.note if f.note else ''}")  # fmt: skip
+    changed = {
+        f.topic_id: f.threshold_after for f in fits if abs(f.threshold_after - f.threshold_before) > 5e-4
+    }
+    if args.write and changed:
+        write_thresholds(args.topics, changed)
+        progress(
+            f"monitor: wrote thresholds to {args.topics}; `monitor rescore --dry-run` shows their effect"
+        )
+    print(
+        json.dumps(
+            {
+                "encoder": matcher.model,
+                "fits": [f.__dict__ for f in fits],
+                "written": bool(args.write and changed),
+            }
+        )
+    )
     return EXIT_OK
 
 
@@ -223,6 +277,8 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     matcher = TopicMatcher(load_topics(args.topics), _encoder(settings))
+    if args.dry_run:
+        return _dry_run(args, matcher)
     with (
         store.writer_lease(args.db, "monitor rescore", settings.db_lock_timeout_s, on_wait=progress),
         store.connect(args.db, lock_timeout_s=settings.db_lock_timeout_s) as con,
@@ -257,4 +313,38 @@ def cmd_reembed(args: argparse.Namespace) -> int:
         progress(
             f"monitor: now run `monitor rescore --db {args.db}` to score the archive with {encoder.name}"
         )
+    return EXIT_OK
+
+
+def _dry_run(args: argparse.Namespace, matcher: Any) -> int:
+    import sys
+
+    from monitor import store
+    from monitor.cli.common import print_table
+    from monitor.matching.rescore import score_archive
+    from monitor.review.dry_run import compare
+
+    with store.connect(args.db, read_only=True) as con:
+        diff = compare(con, score_archive(con, matcher, progress=progress))
+    if args.format == "json":
+        print(json.dumps(diff.__dict__, default=str))
+        return EXIT_OK
+    for label, rows in (("would be added", diff.added), ("would be removed (unreviewed)", diff.removed)):
+        print(f"\n{len(rows)} matches {label}:")
+        if rows:
+            print_table(
+                ["article_id", "topic", "score", "title"],
+                [(a, t, round(s, 3), ti) for a, t, s, ti in rows],
+                sys.stdout,
+            )
+    if diff.kept_reviewed:
+        print(
+            f"\n{diff.kept_reviewed} reviewed matches would no longer qualify; they are kept (verdicts are never undone)."
+        )
+    b, a = diff.before, diff.after
+    print(
+        f"\nOn the {diff.reviewed} reviewed (article, topic) pairs: precision {b['precision']:.3f} -> {a['precision']:.3f}, "
+        f"recall {b['recall']:.3f} -> {a['recall']:.3f} (flagged reviewed pairs {b['flagged_reviewed']:.0f} -> "
+        f"{a['flagged_reviewed']:.0f}). Nothing was written."
+    )
     return EXIT_OK

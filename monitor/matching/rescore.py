@@ -9,7 +9,7 @@ reproduces the stored matches exactly.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -19,7 +19,7 @@ from monitor import store
 from monitor.alerts.queue import queue_story_alerts
 from monitor.alerts.routing import ChannelSpec
 from monitor.matching.keywords import scoring_text
-from monitor.matching.scoring import ArticleText, Flagged, TopicMatcher
+from monitor.matching.scoring import ArticleText, Flagged, TopicMatcher, TopicScores
 from monitor.models import Match
 from monitor.store import rescoring
 
@@ -52,6 +52,27 @@ def check_encoder(con: duckdb.DuckDBPyConnection, model: str) -> None:
         )
 
 
+def iter_scores(
+    con: duckdb.DuckDBPyConnection,
+    matcher: TopicMatcher,
+    chunk_articles: int = 20_000,
+    article_ids: Sequence[str] | None = None,
+) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, list[TopicScores]]]:
+    """Score stored articles chunk by chunk with the one scoring function.
+
+    Yields:
+        ``(article_ids, starts, seqs, scores per topic)`` per chunk.
+
+    Raises:
+        EncoderMismatch: the stored passages come from another encoder.
+    """
+    check_encoder(con, matcher.model)
+    for ids, starts, vectors, seqs in rescoring.iter_passage_vectors(con, chunk_articles, article_ids):
+        texts = rescoring.article_texts(con, ids)
+        inputs = [ArticleText(scoring_text(texts[a][0], texts[a][1]), texts[a][2]) for a in ids]
+        yield ids, starts, seqs, matcher.score_articles(vectors, starts, inputs)
+
+
 def score_archive(
     con: duckdb.DuckDBPyConnection,
     matcher: TopicMatcher,
@@ -72,15 +93,12 @@ def score_archive(
     Raises:
         EncoderMismatch: the stored passages come from another encoder.
     """
-    check_encoder(con, matcher.model)
     flagged: list[Flagged] = []
     articles = passages = 0
-    for ids, starts, vectors, seqs in rescoring.iter_passage_vectors(con, chunk_articles):
+    for ids, starts, seqs, table in iter_scores(con, matcher, chunk_articles):
         articles += len(ids)
-        passages += len(vectors)
-        texts = rescoring.article_texts(con, ids)
-        inputs = [ArticleText(scoring_text(texts[a][0], texts[a][1]), texts[a][2]) for a in ids]
-        for scores in matcher.score_articles(vectors, starts, inputs):
+        passages += len(seqs)
+        for scores in table:
             for i in np.flatnonzero(scores.flagged):
                 seq = int(seqs[starts[i] + scores.best_seq[i]])
                 flagged.append(scores.flag(int(i), ids[i], seq))

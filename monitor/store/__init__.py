@@ -33,7 +33,7 @@ from monitor.store.lease import WriterBusy, WriterLease, writer_lease
 from monitor.store.matches import insert_matches, match_evidence, run_matches, save_topics
 from monitor.store.outbox import alert_candidates, insert_alerts
 from monitor.store.passages import insert_passages
-from monitor.store.runs import RUN_COLUMNS, finish_run, start_run
+from monitor.store.runs import RUN_COLUMNS, finish_run, record_publish, start_run
 
 __all__ = [
     "INVALID",
@@ -64,6 +64,7 @@ __all__ = [
     "recent_signatures",
     "record_failures",
     "record_polls",
+    "record_publish",
     "run_matches",
     "save_topics",
     "start_run",

@@ -100,6 +100,14 @@ def give_up_old(con: duckdb.DuckDBPyConnection, now: datetime, after: timedelta)
     )
 
 
+def waiting_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows not yet delivered (pending or failed) per channel."""
+    rows = con.execute(
+        "SELECT channel_id, count(*) FROM deliveries WHERE status IN ('pending', 'failed') GROUP BY channel_id"
+    ).fetchall()
+    return {r[0]: int(r[1]) for r in rows}
+
+
 def blocked_channels(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, datetime]:
     """Channels backing off after a failure, with the time they may be tried again."""
     rows = con.execute(

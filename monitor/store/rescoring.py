@@ -15,9 +15,14 @@ from monitor.store.matches import matches_table
 
 
 def iter_passage_vectors(
-    con: duckdb.DuckDBPyConnection, chunk_articles: int = 20_000
+    con: duckdb.DuckDBPyConnection, chunk_articles: int = 20_000, article_ids: Sequence[str] | None = None
 ) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]]:
     """Stream stored passage vectors, a chunk of whole articles at a time.
+
+    Args:
+        con: the database.
+        chunk_articles: about this many articles per chunk.
+        article_ids: only these articles (default: all).
 
     Yields:
         ``(article_ids, starts, vectors, seqs)``: the chunk's article ids, the index of
@@ -29,7 +34,9 @@ def iter_passage_vectors(
     # the stream early without an error.
     cursor = con.cursor()
     reader = cursor.execute(
-        "SELECT article_id, seq, embedding FROM passages ORDER BY article_id, seq"
+        "SELECT article_id, seq, embedding FROM passages "
+        "WHERE $ids IS NULL OR list_contains($ids::VARCHAR[], article_id) ORDER BY article_id, seq",
+        {"ids": None if article_ids is None else list(article_ids)},
     ).fetch_record_batch(chunk_articles * 4)
     carry: pa.Table | None = None
     for batch in reader:

@@ -23,6 +23,12 @@ RUN_COLUMNS = frozenset(
 )  # fmt: skip
 
 
+# Seconds columns of the runs table, one per stage.
+STAGE_COLUMNS = frozenset(
+    {"poll_s", "fetch_s", "extract_s", "embed_s", "match_s", "store_s", "deliver_s", "publish_s", "total_s"}
+)
+
+
 def process_alive(pid: int) -> bool:
     """Tell whether a process with this pid exists on this host."""
     try:
@@ -76,18 +82,34 @@ def finish_run(
     status: str,
     counts: Mapping[str, int],
     error: str | None = None,
+    seconds: Mapping[str, float] | None = None,
 ) -> None:
-    """Record a run's outcome and its per-stage counts.
+    """Record a run's outcome, its per-stage counts and its per-stage durations.
 
     Raises:
-        ValueError: a count names no column of the runs table.
+        ValueError: a count or duration names no column of the runs table.
     """
-    unknown = set(counts) - RUN_COLUMNS
+    seconds = seconds or {}
+    unknown = (set(counts) - RUN_COLUMNS) | (set(seconds) - STAGE_COLUMNS)
     if unknown:
-        raise ValueError(f"runs has no count column(s) {sorted(unknown)}")
+        raise ValueError(f"runs has no column(s) {sorted(unknown)}")
     names = sorted(counts)
-    assignments = "".join(f", {name} = ?" for name in names)  # names checked against RUN_COLUMNS
+    stages = sorted(seconds)
+    # Column names are checked against RUN_COLUMNS and STAGE_COLUMNS above; values are parameters.
+    assignments = "".join(f", {name} = ?" for name in [*names, *stages])
     con.execute(
         f"UPDATE runs SET finished_at = ?, status = ?, error = ?{assignments} WHERE run_id = ?",
-        [now_utc(), status, error, *(int(counts[n]) for n in names), run_id],
+        [
+            now_utc(),
+            status,
+            error,
+            *(int(counts[n]) for n in names),
+            *(round(float(seconds[s]), 3) for s in stages),
+            run_id,
+        ],
     )
+
+
+def record_publish(con: duckdb.DuckDBPyConnection, run_id: str, seconds: float) -> None:
+    """Record how long refreshing the read copy took after a run."""
+    con.execute("UPDATE runs SET publish_s = ? WHERE run_id = ?", [round(seconds, 3), run_id])

@@ -9,11 +9,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-import yaml
 
-from flows.ingest import ingest
 from monitor import cli, store
-from monitor.demo import FEED_NAMES
 from monitor.matching.embedding import Encoder
 from monitor.matching.reembed import reembed
 from monitor.matching.rescore import EncoderMismatch, rescore, score_archive
@@ -24,20 +21,10 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def ingested(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None, sample_site: str) -> Path:
-    tmp = tmp_path_factory.mktemp("rescore")
-    feeds = [{"name": name, "url": f"{sample_site}/feeds/{file}"} for file, name in FEED_NAMES.items()]
-    (tmp / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds}), encoding="utf-8")
-    ingest(db=str(tmp / "m.duckdb"), feeds=str(tmp / "feeds.yaml"), topics=str(REPO / "topics.yaml"),
-           alerts_file=str(tmp / "alerts.jsonl"), fetch_allow=["127.0.0.1"])  # fmt: skip
-    return tmp / "m.duckdb"
-
-
 @pytest.fixture
-def db(ingested: Path, tmp_path: Path) -> Path:
+def db(sample_db: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "m.duckdb"
-    shutil.copy(ingested, copy)
+    shutil.copy(sample_db, copy)
     return copy
 
 

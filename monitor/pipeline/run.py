@@ -1,0 +1,207 @@
+"""The ingest run's policy: stage order, batches, counts, timings, and what ends a run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from monitor import store
+from monitor.alerts.delivery import DeliveryReport
+from monitor.config import Settings
+from monitor.ingest.feedlist import FeedList, load_feeds
+from monitor.matching.embedding import Encoder, load_encoder
+from monitor.matching.scoring import TopicMatcher
+from monitor.matching.topics import load_topics
+from monitor.models import (
+    Entry,
+    Feed,
+    FeedPoll,
+    FeedState,
+    FetchStatus,
+    Topic,
+)
+from monitor.pipeline.records import (
+    AllFeedsFailed,
+    BatchResult,
+    Downloaded,
+    Log,
+    RunStart,
+    RunSummary,
+    logger,
+)
+from monitor.pipeline.stages import deliver, download, finish, poll, process, publish, record, start
+from monitor.store.readcopy import Refresh
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The stage functions :func:`run_ingest` calls; an orchestrator passes wrapped versions."""
+
+    start: Callable[[Settings, FeedList, list[Topic], store.WriterLease, str | None], RunStart] = start
+    poll: Callable[[Settings, list[Feed], dict[str, FeedState]], list[FeedPoll]] = poll
+    record: Callable[[Settings, str, list[FeedPoll], dict[str, FeedState]], list[Entry]] = record
+    download: Callable[[Settings, Sequence[Entry]], Downloaded] = download
+    process: Callable[[Settings, str, Downloaded, Encoder, TopicMatcher], BatchResult] = process
+    deliver: Callable[[Settings, list[Topic]], DeliveryReport] = deliver
+    finish: Callable[[Settings, RunSummary, str, str | None], None] = finish
+    publish: Callable[[Settings, RunSummary], Refresh | None] = publish
+
+
+# --- policy -------------------------------------------------------------------------------
+
+
+def batches(entries: Sequence[Entry], size: int) -> list[Sequence[Entry]]:
+    """Split the run's work into batches of ``size`` entries (the unit of fetch/extract/embed/store)."""
+    return [entries[i : i + size] for i in range(0, len(entries), size)]
+
+
+def tally_polls(summary: RunSummary, polls: Sequence[FeedPoll], log: Log) -> None:
+    """Count a run's polls and name each failed feed.
+
+    Raises:
+        AllFeedsFailed: every polled feed failed.
+    """
+    counts = summary.counts
+    ok = [p for p in polls if p.status is FetchStatus.OK]
+    not_modified = [p for p in polls if p.status is FetchStatus.NOT_MODIFIED]
+    failed = [p for p in polls if p.status not in (FetchStatus.OK, FetchStatus.NOT_MODIFIED)]
+    for p in failed:
+        summary.failed_feeds.append((p.feed.name, p.error or p.status.value))
+        log.warning("feed failed: %s <%s>: %s: %s", p.feed.name, p.feed.url, p.status.value, p.error)
+    counts.update(
+        feeds_total=len(polls),
+        feeds_ok=len(ok),
+        feeds_not_modified=len(not_modified),
+        feeds_failed=len(failed),
+        entries_seen=sum(len(p.entries) for p in polls),
+    )
+    if polls and len(failed) == len(polls):
+        reasons = "; ".join(f"{name}: {error}" for name, error in summary.failed_feeds)
+        raise AllFeedsFailed(f"all {len(polls)} feeds failed: {reasons}")
+
+
+def run_ingest(
+    settings: Settings,
+    *,
+    poll_all: bool = False,
+    flow_run_id: str | None = None,
+    stages: Stages | None = None,
+    log: Log = logger,
+    purpose: str = "monitor ingest",
+) -> RunSummary:
+    """Run one ingest cycle over the feed list.
+
+    Args:
+        settings: the configuration.
+        poll_all: poll every feed, not only those whose adaptive schedule says they are due.
+        flow_run_id: the orchestrator's id of this run, recorded with it.
+        stages: the stage functions to call (default: the plain ones in this module).
+        log: where progress goes (the flow passes Prefect's run logger).
+        purpose: how the writer lease names this writer to one that has to wait.
+
+    Returns:
+        The run's counts per stage.
+
+    Raises:
+        FeedListError: the feed list is missing or malformed (one bad entry is not).
+        TopicConfigError: topics.yaml is missing or invalid.
+        WriterBusy: another monitor process kept writing the database past the lock timeout.
+        AllFeedsFailed: every feed failed (the run is recorded as failed).
+    """
+    stages = stages or Stages()
+    feed_list = load_feeds(settings.feeds)
+    topics = load_topics(settings.topics)
+    with store.writer_lease(settings.db, purpose, settings.db_lock_timeout_s, on_wait=log.info) as lease:
+        begun = stages.start(settings, feed_list, topics, lease, flow_run_id)
+        summary = RunSummary(begun.run_id)
+        for rejected in feed_list.rejected:
+            summary.rejected_feeds.append((rejected.name, rejected.error))
+            log.warning("feed list entry rejected: %s", rejected.error)
+        feeds = list(feed_list.feeds)
+        if not poll_all:
+            summary.not_due = len(feeds) - len([f for f in feeds if f.source_id in begun.due])
+            feeds = [f for f in feeds if f.source_id in begun.due]
+            if summary.not_due:
+                log.info(
+                    "%d of %d feeds are not due yet (use --all to poll them anyway)",
+                    summary.not_due, len(feed_list.feeds),
+                )  # fmt: skip
+        started = time.monotonic()
+        try:
+            _run_stages(settings, stages, summary, feeds, topics, begun.states, log)
+        except BaseException as exc:
+            # Record why the run stopped (a failed feed list, a held database, Ctrl-C),
+            # then let the caller (or the orchestrator) see the exception.
+            summary.seconds["total_s"] = time.monotonic() - started
+            stages.finish(settings, summary, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+        summary.seconds["total_s"] = time.monotonic() - started
+        stages.finish(settings, summary, "completed", None)
+        refresh = stages.publish(settings, summary)
+        if refresh is not None:
+            summary.seconds["publish_s"] = refresh.seconds
+            log.info(
+                "read copy %s refreshed in %.1f s (%d articles, full-text index %.1f s)",
+                refresh.path, refresh.seconds, refresh.articles, refresh.fts_s,
+            )  # fmt: skip
+    c, t = summary.counts, summary.seconds
+    log.info(
+        "run %s done: %d articles, %d matches, %d alerts delivered; seconds: poll %.1f, fetch %.1f, extract %.1f, "
+        "embed %.1f, match %.1f, store %.1f, deliver %.1f, publish %.1f, total %.1f",
+        summary.run_id, c["articles_stored"], c["matches_new"], c["alerts_delivered"], t["poll_s"], t["fetch_s"],
+        t["extract_s"], t["embed_s"], t["match_s"], t["store_s"], t["deliver_s"], t["publish_s"], t["total_s"],
+    )  # fmt: skip
+    return summary
+
+
+def _run_stages(
+    settings: Settings,
+    stages: Stages,
+    summary: RunSummary,
+    feeds: list[Feed],
+    topics: list[Topic],
+    states: dict[str, FeedState],
+    log: Log,
+) -> None:
+    counts, clock = summary.counts, time.monotonic
+    log.info("run %s: polling %d feeds", summary.run_id, len(feeds))
+    t0 = clock()
+    polls = stages.poll(settings, feeds, states)
+    t1 = clock()
+    todo = stages.record(settings, summary.run_id, polls, states)
+    summary.add(seconds={"poll_s": t1 - t0, "store_s": clock() - t1})
+    counts["entries_new"] = len(todo)
+    tally_polls(summary, polls, log)
+    log.info(
+        "polled %d feeds: %d ok, %d not modified, %d failed; %d entries, %d new",
+        len(polls), counts["feeds_ok"], counts["feeds_not_modified"], counts["feeds_failed"],
+        counts["entries_seen"], len(todo),
+    )  # fmt: skip
+    if todo:
+        encoder = load_encoder(settings.embedder, settings.model_path, settings.embed_batch_size)
+        matcher = TopicMatcher(topics, encoder)
+        work = batches(todo, settings.batch_size)
+        for number, batch in enumerate(work, start=1):
+            t0 = clock()
+            downloaded = stages.download(settings, batch)
+            summary.add(seconds={"fetch_s": clock() - t0})
+            result = stages.process(settings, summary.run_id, downloaded, encoder, matcher)
+            summary.add(result.counts, result.seconds)
+            log.info(
+                "batch %d/%d: %d pages, %d failed, %d articles stored, %d new matches",
+                number, len(work), result.counts["pages_fetched"], result.counts["pages_failed"],
+                result.counts["articles_stored"], result.counts["matches_new"],
+            )  # fmt: skip
+    t0 = clock()
+    delivered = stages.deliver(settings, topics)
+    summary.add(seconds={"deliver_s": clock() - t0})
+    counts["alerts_delivered"] = delivered.sent
+    for outcome in delivered.channels.values():
+        if outcome.error:
+            log.warning(
+                "alert channel %s: %s (%d waiting)",
+                outcome.name,
+                outcome.error,
+                outcome.waiting + outcome.failed,
+            )

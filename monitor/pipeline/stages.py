@@ -1,0 +1,247 @@
+"""The ingest pipeline's stage functions: plain typed functions an orchestrator can wrap one by one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from monitor import store, stories
+from monitor.alerts import service as alert_service
+from monitor.alerts.delivery import DeliveryReport
+from monitor.alerts.queue import queue_story_alerts
+from monitor.alerts.routing import ChannelSpec
+from monitor.config import Settings
+from monitor.ingest.extraction import extract_batch
+from monitor.ingest.feedlist import FeedList
+from monitor.ingest.guard import AddressGuard
+from monitor.ingest.http import Fetcher, open_fetcher
+from monitor.ingest.pages import fetch_pages
+from monitor.ingest.polling import poll_feeds
+from monitor.ingest.robots import RobotsPolicy
+from monitor.ingest.schedule import plan_next_poll
+from monitor.matching.embedding import Encoder
+from monitor.matching.passages import embed_articles
+from monitor.matching.scoring import TopicMatcher
+from monitor.models import (
+    Article,
+    Entry,
+    Feed,
+    FeedPoll,
+    FeedState,
+    Match,
+    PageFailure,
+    Passage,
+    Topic,
+)
+from monitor.pipeline.records import (
+    STORE_ATTEMPTS,
+    BatchResult,
+    Downloaded,
+    RunStart,
+    RunSummary,
+    logger,
+)
+from monitor.store.readcopy import Refresh, refresh_read_copy
+
+
+def _connect(settings: Settings) -> Any:
+    return store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s)
+
+
+def _fetcher(settings: Settings) -> AbstractAsyncContextManager[Fetcher]:
+    return open_fetcher(settings.fetch_limits(), AddressGuard(settings.fetch_allow), settings.user_agent)
+
+
+# --- stages -------------------------------------------------------------------------------
+
+
+def start(
+    settings: Settings,
+    feed_list: FeedList,
+    topics: list[Topic],
+    lease: store.WriterLease,
+    flow_run_id: str | None,
+) -> RunStart:
+    """Record the feeds (and rejected entries), the topics and a new run; find the feeds that are due."""
+    with _connect(settings) as con:
+        states = store.sync_sources(con, feed_list.feeds, feed_list.rejected)
+        store.save_topics(con, topics)
+        run_id = store.start_run(con, lease, flow_run_id)
+        due = store.due_sources(con, store.now_utc())
+    return RunStart(run_id, states, due)
+
+
+def poll(settings: Settings, feeds: list[Feed], states: dict[str, FeedState]) -> list[FeedPoll]:
+    """Fetch and parse the feeds concurrently (network: no database held)."""
+
+    async def run() -> list[FeedPoll]:
+        async with _fetcher(settings) as fetcher:
+            return await poll_feeds(fetcher, feeds, states, settings.max_feed_bytes)
+
+    return asyncio.run(run())
+
+
+def record(
+    settings: Settings, run_id: str, polls: list[FeedPoll], states: dict[str, FeedState]
+) -> list[Entry]:
+    """Store each poll's outcome, schedule and sightings; return the run's work (pending entries)."""
+    now = store.now_utc()
+    plans = [
+        plan_next_poll(
+            p,
+            states.get(p.feed.source_id),
+            now,
+            settings.min_poll_interval_s,
+            settings.max_poll_interval_s,
+            settings.dead_after_failures,
+        )
+        for p in polls
+    ]
+    with _connect(settings) as con:
+        store.record_polls(con, run_id, polls, plans)
+        return store.pending_entries(con, settings.page_max_attempts, now)
+
+
+def download(settings: Settings, entries: Sequence[Entry]) -> Downloaded:
+    """Download a batch of article pages, obeying robots.txt when configured (network only)."""
+
+    async def run() -> Downloaded:
+        async with _fetcher(settings) as fetcher:
+            robots = RobotsPolicy(fetcher, settings.user_agent) if settings.obey_robots else None
+            pages, failures = await fetch_pages(fetcher, entries, settings.max_page_bytes, robots)
+        return Downloaded(pages, failures)
+
+    return asyncio.run(run())
+
+
+def process(
+    settings: Settings, run_id: str, batch: Downloaded, encoder: Encoder, matcher: TopicMatcher
+) -> BatchResult:
+    """Extract, embed and match one downloaded batch, then store it in one transaction.
+
+    A write that finds the database held by another process keeps the batch and tries
+    again (``STORE_ATTEMPTS`` times, each waiting up to the lock timeout); only then does it
+    give up, and the batch's pages, still pending in ``sightings``, are fetched next run.
+
+    Returns:
+        The batch's counts (``pages_fetched``, ``pages_failed``, ``articles_stored``,
+        ``passages_stored``, ``matches_new``, ``alerts_new``) and stage seconds.
+
+    Raises:
+        DatabaseBusy: the database stayed held through every attempt.
+    """
+    clock = time.monotonic
+    t0 = clock()
+    articles, extract_failures = extract_batch(batch.pages)
+    t1 = clock()
+    passages = embed_articles(encoder, articles, settings.passage_words, settings.passage_overlap_words)
+    t2 = clock()
+    matches = matcher.match(articles, passages)
+    t3 = clock()
+    failures = [*batch.failures, *extract_failures]
+    routes = alert_service.routes(settings, matcher.topics)
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            with _connect(settings) as con:
+                saved = store_batch(con, run_id, articles, passages, matches, failures, routes)
+            break
+        except store.DatabaseBusy as exc:
+            if attempt == STORE_ATTEMPTS:
+                raise
+            logger.warning(
+                "batch kept in memory, writing again (attempt %d of %d): %s", attempt + 1, STORE_ATTEMPTS, exc
+            )
+    counts = {
+        "pages_fetched": len(batch.pages),
+        "pages_failed": len(failures),
+        "articles_stored": saved["articles"],
+        "passages_stored": saved["passages"],
+        "matches_new": saved["matches"],
+        "alerts_new": saved["alerts"],
+    }
+    seconds = {"extract_s": t1 - t0, "embed_s": t2 - t1, "match_s": t3 - t2, "store_s": clock() - t3}
+    return BatchResult(counts, seconds)
+
+
+def store_batch(
+    con: Any,
+    run_id: str,
+    articles: Sequence[Article],
+    passages: Sequence[Passage],
+    matches: Sequence[Match],
+    failures: Sequence[PageFailure],
+    routes: Mapping[str, Sequence[ChannelSpec]] | None = None,
+) -> dict[str, int]:
+    """Write one batch's articles, stories, passages, matches, alerts and failures atomically.
+
+    A run killed mid-way therefore leaves whole batches or nothing, and the next run
+    picks up the articles that are missing. An article whose canonical URL or normalised
+    text is already stored becomes an alias of the stored one (its feed sighting still
+    counts); every new article joins the story it duplicates or starts its own; alerts
+    are one per story and topic, each with a ledger row per channel of its topic (``routes``;
+    without routes no ledger rows are written). The decisions are :mod:`monitor.stories` and
+    :mod:`monitor.alerts.carriers`; the store only writes their results.
+
+    Returns:
+        Counts of rows actually inserted: ``articles``, ``aliases``, ``stories``,
+        ``passages``, ``matches``, ``alerts``.
+    """
+    now = store.now_utc()
+    with store.transaction(con):
+        stored_ids, stored_by_text = store.stored_duplicates(con, articles)
+        fresh, aliases = stories.split_duplicates(articles, stored_ids, stored_by_text)
+        signatures = [stories.signature(a.article_id, a.text) for a in fresh]
+        known = [
+            (stories.Signature(aid, shingles, values), story)
+            for aid, shingles, values, story in store.recent_signatures(con, now - stories.STORY_WINDOW)
+        ] if fresh else []  # fmt: skip
+        story_of = stories.assign(signatures, known)
+        counts = {
+            "aliases": store.insert_aliases(con, aliases, now),
+            "stories": store.insert_stories(con, stories.new_stories(fresh, story_of), now),
+        }
+        store.insert_signatures(con, [(s.article_id, s.shingles, s.values) for s in signatures], now)
+        counts["articles"] = store.insert_articles(con, fresh, run_id, story_of)
+        store.clear_failures(
+            con, [a.article_id for a in articles] + [a.entry_id for a in articles if a.entry_id]
+        )
+        kept = {a.article_id for a in fresh}
+        counts["passages"] = store.insert_passages(con, [p for p in passages if p.article_id in kept])
+        inserted = store.insert_matches(con, [m for m in matches if m.article_id in kept], run_id, now)
+        counts["matches"] = len(inserted)
+        counts["alerts"] = queue_story_alerts(con, inserted, now, routes or {}) if inserted else 0
+        store.record_failures(con, failures, now)
+    return counts
+
+
+def deliver(settings: Settings, topics: list[Topic]) -> DeliveryReport:
+    """Deliver what is due on every channel (the same code as ``monitor alerts deliver``)."""
+    return alert_service.deliver_due(settings, topics)
+
+
+def finish(settings: Settings, summary: RunSummary, status: str, error: str | None) -> None:
+    """Record a run's outcome, counts and stage durations."""
+    with _connect(settings) as con:
+        store.finish_run(con, summary.run_id, status, summary.counts, error, summary.seconds)
+
+
+def publish(settings: Settings, summary: RunSummary) -> Refresh | None:
+    """Refresh the analysts' read copy (with its full-text index), if enabled; records how long it took."""
+    if not settings.read_copy or str(settings.db) == ":memory:":
+        return None
+    refresh = refresh_read_copy(settings.db, settings.db_lock_timeout_s, fts=settings.fts_index)
+    with _connect(settings) as con:
+        store.record_publish(con, summary.run_id, refresh.seconds)
+    return refresh
+
+
+def report_markdown(settings: Settings, summary: RunSummary) -> str:
+    """The run's new matches per topic, with links, as Markdown."""
+    from monitor.alerts.messages import run_summary_markdown
+
+    with store.connect(settings.db, read_only=True, lock_timeout_s=settings.db_lock_timeout_s) as con:
+        rows = store.run_matches(con, summary.run_id)
+    return run_summary_markdown(summary.run_id, summary.counts, rows)
