@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup run demo test lint format bench clean
+.PHONY: setup run demo serve ui test lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ run: $(STAMP) ## one ingest cycle over feeds.yaml into data/monitor.duckdb
 
 demo: $(STAMP) ## the pipeline against the bundled sample site on 127.0.0.1
 	$(BIN)/monitor demo
+
+serve: $(STAMP) ## every deployment on its schedule in one process (ingest 15 min, deliver 1 min, digest, maintenance)
+	$(BIN)/monitor serve $(SERVE_ARGS)
+
+ui: $(STAMP) ## the review page on http://127.0.0.1:8780
+	$(BIN)/monitor ui $(UI_ARGS)
 
 test: $(STAMP) ## the test suite (pytest's exit 5, "no tests collected", counts as a failure)
 	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \

@@ -9,16 +9,13 @@ new matches as a Markdown artifact.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.settings import settings_with_secrets
 from monitor import pipeline
-from monitor.config import Settings, split_urls
 
 start_run = task(pipeline.start, name="start-run", cache_policy=NO_CACHE)
 poll_feeds = task(pipeline.poll, name="poll-feeds", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -28,6 +25,8 @@ process_batch = task(pipeline.process, name="process-batch", cache_policy=NO_CAC
 # Delivery retries are the ledger's (per channel, with back-off); a task retry would only repeat a round.
 deliver_alerts = task(pipeline.deliver, name="deliver-alerts", cache_policy=NO_CACHE)
 finish_run = task(pipeline.finish, name="finish-run", cache_policy=NO_CACHE)
+snapshot_store = task(pipeline.snapshot, name="snapshot-for-read-copy", cache_policy=NO_CACHE)
+publish_read_copy = task(pipeline.publish, name="publish-read-copy", cache_policy=NO_CACHE)
 
 STAGES = pipeline.Stages(
     start=start_run,
@@ -37,18 +36,9 @@ STAGES = pipeline.Stages(
     process=process_batch,
     deliver=deliver_alerts,
     finish=finish_run,
+    snapshot=snapshot_store,
+    publish=publish_read_copy,
 )
-
-
-def settings_with_secrets(**overrides: Any) -> Settings:
-    """Settings from MONITOR_*, with the alert URLs of the Prefect Secret block it names added."""
-    settings = Settings(**overrides)
-    if settings.alert_urls_secret:
-        secret = Secret.load(settings.alert_urls_secret).get()
-        settings = settings.model_copy(
-            update={"alert_urls": [*settings.alert_urls, *split_urls(str(secret))]}
-        )
-    return settings
 
 
 @flow(name="ingest", log_prints=True)
@@ -76,8 +66,9 @@ def ingest(
     Raises:
         AllFeedsFailed: every feed failed to poll (the run is recorded as failed).
     """
-    given = dict(db=db, feeds=feeds, topics=topics, alerts_file=alerts_file, fetch_allow=fetch_allow)
-    settings = settings_with_secrets(**{k: v for k, v in given.items() if v is not None})
+    settings = settings_with_secrets(
+        db=db, feeds=feeds, topics=topics, alerts_file=alerts_file, fetch_allow=fetch_allow
+    )
     summary = pipeline.run_ingest(
         settings,
         poll_all=poll_all,

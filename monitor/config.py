@@ -101,6 +101,9 @@ class Settings(BaseSettings):
         description="Refresh the analysts' read copy <db>.read.duckdb after every run (monitor sql reads it).",
     )
     fts_index: bool = Field(True, description="Build the full-text (BM25) index in the read copy.")
+    export_dir: Path | None = Field(
+        None, description="Daily Parquet exports; default: exports/ beside the database."
+    )
     db_lock_timeout_s: float = Field(
         60.0, description="How long a write waits for another process to release the database."
     )

@@ -109,3 +109,63 @@ def test_a_syndicated_copy_joins_the_story_and_adds_no_alert(con) -> None:
     assert counts_copy["matches"] == 1 and counts_copy["alerts"] == 0
     stories = con.execute("SELECT DISTINCT story_id FROM articles").fetchall()
     assert stories == [(wire.article_id,)]
+
+
+HOLD = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)   # an analyst with the live file open
+print("open", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+@pytest.mark.slow
+def test_a_batch_is_kept_and_written_when_an_analyst_lets_go_of_the_live_file(
+    tmp_path: Path, encoder
+) -> None:
+    from datetime import UTC, datetime
+
+    from monitor.demo import site_root
+    from monitor.ingest.urls import canonicalize
+    from monitor.matching.scoring import TopicMatcher
+    from monitor.matching.topics import load_topics
+    from monitor.models import Entry, FetchResult, PageFetch
+
+    db = tmp_path / "m.duckdb"
+    settings = Settings(db=db, topics=REPO / "topics.yaml", db_lock_timeout_s=1.5)
+    with store.connect(db) as con:
+        store.save_topics(con, load_topics(settings.topics))
+    pages = []
+    for slug in ("vienna-talks-resume-jcpoa", "north-korea-icbm-test"):
+        url = f"http://127.0.0.1:9/articles/{slug}.html"
+        html = (
+            (site_root() / "articles" / f"{slug}.html")
+            .read_text(encoding="utf-8")
+            .replace("{{BASE}}", "http://127.0.0.1:9")
+        )
+        entry = Entry("s", url, canonicalize(url), None, datetime(2026, 12, 1, tzinfo=UTC), None)
+        pages.append(PageFetch(entry, FetchResult(url, url, FetchStatus.OK, 200, "text/html", html.encode())))
+    matcher = TopicMatcher(load_topics(settings.topics), encoder)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db), "3.5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        result = pipeline.process(settings, "run-1", pipeline.Downloaded(pages, []), encoder, matcher)
+    finally:
+        holder.wait(timeout=30)
+    assert result.counts["articles_stored"] == 2 and result.counts["matches_new"] >= 1
+    assert result.seconds["store_s"] >= 1.5  # it waited for the analyst, then wrote the batch it kept
+    with store.connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM articles").fetchone() == (2,)
+
+
+def test_run_seconds_are_recorded_per_stage(con) -> None:
+    run = start_run(con)
+    store.finish_run(
+        con, run, "completed", {"articles_stored": 3}, None, {"poll_s": 1.25, "embed_s": 7.5, "total_s": 9.0}
+    )
+    row = con.execute(
+        "SELECT articles_stored, poll_s, embed_s, total_s, fetch_s FROM runs WHERE run_id = ?", [run]
+    ).fetchone()
+    assert row == (3, 1.25, 7.5, 9.0, None)
+    with pytest.raises(ValueError, match="no column"):
+        store.finish_run(con, run, "completed", {}, None, {"nap_s": 1.0})

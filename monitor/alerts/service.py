@@ -55,15 +55,25 @@ def deliver_due(
     digests: bool = False,
     topic_id: str | None = None,
     echo: Callable[[str], None] | None = print,
+    wait_s: float | None = None,
 ) -> DeliveryReport:
     """One delivery round (immediate alerts, or the digests), holding the writer lease.
 
+    Args:
+        settings: the configuration.
+        topics: the topics in force (their channels, modes and budgets).
+        digests: send the digests instead of the immediate alerts.
+        topic_id: only this topic.
+        echo: where the file channel's console lines go.
+        wait_s: how long to wait for another writer (default: the lock timeout).
+
     Raises:
-        WriterBusy: another writer held the database past the lock timeout.
+        WriterBusy: another writer held the database longer than that.
     """
     plan = routes(settings, topics)
     channels = open_channels(settings, plan, echo)
-    with store.writer_lease(settings.db, "alert delivery", settings.db_lock_timeout_s):
+    wait = settings.db_lock_timeout_s if wait_s is None else wait_s
+    with store.writer_lease(settings.db, "alert delivery", wait):
         return deliver(
             lambda: store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s),
             channels,

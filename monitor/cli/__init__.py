@@ -13,13 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from monitor import __version__
-from monitor.cli import alerts, extract, feeds, ingest, review, sql, topics, ui
+from monitor.cli import alerts, extract, feeds, ingest, review, serve, sql, topics, ui
 from monitor.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_table
 from monitor.config import Settings
 
 __all__ = ["build_parser", "main", "print_table"]
 
-COMMAND_GROUPS = (ingest, sql, topics, alerts, review, feeds, extract, ui)
+COMMAND_GROUPS = (ingest, serve, sql, topics, alerts, review, feeds, extract, ui)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -268,25 +268,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
-    """Recompute matches from stored embeddings, holding the writer lease."""
-    from monitor import store
-    from monitor.alerts.service import routes
-    from monitor.matching.rescore import rescore
+    """Recompute matches from stored embeddings, holding the writer lease (or, with --dry-run, write nothing)."""
+    from monitor.matching.rescore import rescore_store
     from monitor.matching.scoring import TopicMatcher
     from monitor.matching.topics import load_topics
 
     settings = settings_from(args)
-    matcher = TopicMatcher(load_topics(args.topics), _encoder(settings))
     if args.dry_run:
-        return _dry_run(args, matcher)
-    with (
-        store.writer_lease(args.db, "monitor rescore", settings.db_lock_timeout_s, on_wait=progress),
-        store.connect(args.db, lock_timeout_s=settings.db_lock_timeout_s) as con,
-    ):
-        summary = rescore(
-            con, matcher, alert=args.alert, progress=progress, routes=routes(settings, matcher.topics)
-        )
-    print(json.dumps(summary))
+        return _dry_run(args, TopicMatcher(load_topics(args.topics), _encoder(settings)))
+    print(json.dumps(rescore_store(settings, alert=args.alert, progress=progress)))
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from monitor import store
 from monitor.alerts.queue import queue_story_alerts
 from monitor.alerts.routing import ChannelSpec
+from monitor.config import Settings
 from monitor.matching.keywords import scoring_text
 from monitor.matching.scoring import ArticleText, Flagged, TopicMatcher, TopicScores
 from monitor.models import Match
@@ -149,3 +150,28 @@ def rescore(
         **counts,
         "seconds": round(time.monotonic() - started, 2),
     }
+
+
+def rescore_store(
+    settings: Settings, alert: bool = False, progress: Callable[[str], None] | None = None
+) -> dict[str, object]:
+    """Rescore the configured store with the configured topics and encoder, holding the writer lease.
+
+    Raises:
+        EncoderMismatch: the stored passages come from another encoder.
+        WriterBusy: another writer held the database past the lock timeout.
+        TopicConfigError: topics.yaml is missing or invalid.
+    """
+    from monitor.alerts.service import routes
+    from monitor.matching.embedding import load_encoder
+    from monitor.matching.topics import load_topics
+
+    matcher = TopicMatcher(
+        load_topics(settings.topics),
+        load_encoder(settings.embedder, settings.model_path, settings.embed_batch_size),
+    )
+    with (
+        store.writer_lease(settings.db, "rescore", settings.db_lock_timeout_s, on_wait=progress),
+        store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con,
+    ):
+        return rescore(con, matcher, alert=alert, progress=progress, routes=routes(settings, matcher.topics))

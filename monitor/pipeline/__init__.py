@@ -29,6 +29,7 @@ from monitor.pipeline.stages import (
     publish,
     record,
     report_markdown,
+    snapshot,
     start,
     store_batch,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "record",
     "report_markdown",
     "run_ingest",
+    "snapshot",
     "start",
     "store_batch",
     "tally_polls",

@@ -30,8 +30,8 @@ from monitor.pipeline.records import (
     RunSummary,
     logger,
 )
-from monitor.pipeline.stages import deliver, download, finish, poll, process, publish, record, start
-from monitor.store.readcopy import Refresh
+from monitor.pipeline.stages import deliver, download, finish, poll, process, publish, record, snapshot, start
+from monitor.store.readcopy import Refresh, Snapshot
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Stages:
     process: Callable[[Settings, str, Downloaded, Encoder, TopicMatcher], BatchResult] = process
     deliver: Callable[[Settings, list[Topic]], DeliveryReport] = deliver
     finish: Callable[[Settings, RunSummary, str, str | None], None] = finish
-    publish: Callable[[Settings, RunSummary], Refresh | None] = publish
+    snapshot: Callable[[Settings, RunSummary], Snapshot | None] = snapshot
+    publish: Callable[[Settings, RunSummary, Snapshot | None], Refresh | None] = publish
 
 
 # --- policy -------------------------------------------------------------------------------
@@ -138,13 +139,15 @@ def run_ingest(
             raise
         summary.seconds["total_s"] = time.monotonic() - started
         stages.finish(settings, summary, "completed", None)
-        refresh = stages.publish(settings, summary)
-        if refresh is not None:
-            summary.seconds["publish_s"] = refresh.seconds
-            log.info(
-                "read copy %s refreshed in %.1f s (%d articles, full-text index %.1f s)",
-                refresh.path, refresh.seconds, refresh.articles, refresh.fts_s,
-            )  # fmt: skip
+        taken = stages.snapshot(settings, summary)
+    # The full-text index is built after the lease is released: other writers need not wait for it.
+    refresh = stages.publish(settings, summary, taken)
+    if refresh is not None:
+        summary.seconds["publish_s"] = refresh.seconds
+        log.info(
+            "read copy %s refreshed in %.1f s (%d articles; %.1f s under the writer lease, full-text index %.1f s)",
+            refresh.path, refresh.seconds, refresh.articles, refresh.checkpoint_s + refresh.copy_s, refresh.fts_s,
+        )  # fmt: skip
     c, t = summary.counts, summary.seconds
     log.info(
         "run %s done: %d articles, %d matches, %d alerts delivered; seconds: poll %.1f, fetch %.1f, extract %.1f, "

@@ -44,7 +44,7 @@ from monitor.pipeline.records import (
     RunSummary,
     logger,
 )
-from monitor.store.readcopy import Refresh, refresh_read_copy
+from monitor.store.readcopy import Refresh, Snapshot, publish_snapshot, take_snapshot
 
 
 def _connect(settings: Settings) -> Any:
@@ -228,12 +228,22 @@ def finish(settings: Settings, summary: RunSummary, status: str, error: str | No
         store.finish_run(con, summary.run_id, status, summary.counts, error, summary.seconds)
 
 
-def publish(settings: Settings, summary: RunSummary) -> Refresh | None:
-    """Refresh the analysts' read copy (with its full-text index), if enabled; records how long it took."""
+def snapshot(settings: Settings, summary: RunSummary) -> Snapshot | None:
+    """Checkpoint the live database and copy it for the read copy (under the writer lease; seconds per GB)."""
     if not settings.read_copy or str(settings.db) == ":memory:":
         return None
-    refresh = refresh_read_copy(settings.db, settings.db_lock_timeout_s, fts=settings.fts_index)
-    with _connect(settings) as con:
+    return take_snapshot(settings.db, settings.db_lock_timeout_s)
+
+
+def publish(settings: Settings, summary: RunSummary, taken: Snapshot | None) -> Refresh | None:
+    """Index the snapshot and publish it as the analysts' read copy (no lease needed); record the time it took."""
+    if taken is None:
+        return None
+    refresh = publish_snapshot(taken, fts=settings.fts_index)
+    with (
+        store.writer_lease(settings.db, "recording a read-copy refresh", settings.db_lock_timeout_s),
+        _connect(settings) as con,
+    ):
         store.record_publish(con, summary.run_id, refresh.seconds)
     return refresh
 

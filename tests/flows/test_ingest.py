@@ -218,3 +218,43 @@ def test_temporary_page_failure_is_retried_next_run_permanent_is_not(
         failures = con.execute("SELECT url, status, attempts FROM page_failures").fetchall()
     assert failures == [(f"{scripted_server.base}/articles/gone.html", "permanent", 1)]
     assert scripted_server.requests.count("/articles/gone.html") == 1
+
+
+def test_alert_urls_from_a_prefect_secret_block_and_the_run_artifact(
+    tmp_path: Path, prefect_harness: None, sample_site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from prefect.blocks.system import Secret
+    from prefect.client.orchestration import get_client
+
+    from flows.ingest import settings_with_secrets
+    from tests.alerts.receivers import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        Secret(value=f"json://127.0.0.1:{receiver.port}/from-secret").save(
+            "monitor-alert-urls", overwrite=True
+        )
+        monkeypatch.setenv("MONITOR_ALERT_URLS_SECRET", "monitor-alert-urls")
+        monkeypatch.setenv("MONITOR_ALERT_URLS", "json://127.0.0.1:9/from-env")
+        settings = settings_with_secrets()
+        assert settings.alert_urls == [
+            "json://127.0.0.1:9/from-env",
+            f"json://127.0.0.1:{receiver.port}/from-secret",
+        ]
+        monkeypatch.delenv("MONITOR_ALERT_URLS")
+        feeds = write_feeds(tmp_path / "feeds.yaml", [("World", f"{sample_site}/feeds/world.xml")])
+        summary = run(tmp_path, feeds)
+    assert summary.counts["matches_new"] >= 2
+    assert len(set(receiver.keys())) == len(receiver.keys()) == summary.counts["matches_new"]
+    assert {r.path for r in receiver.requests} == {"/from-secret"}
+
+    async def latest_artifact() -> str:
+        async with get_client() as client:
+            artifacts = await client.read_latest_artifacts()
+        return next(a.data for a in artifacts if a.key == "ingest-new-matches")
+
+    markdown = asyncio.run(latest_artifact())
+    assert f"# Ingest run {summary.run_id}" in markdown
+    assert "## Iran's ballistic-missile programme (`iran-missiles`)" in markdown
+    assert f"{sample_site}/articles/" in markdown
