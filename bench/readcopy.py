@@ -30,11 +30,59 @@ from monitor.store.db import arrow_view
 from monitor.store.passages import vectors_array
 from monitor.store.readcopy import refresh_read_copy
 
-VOCABULARY = (
-    "the minister said talks would resume next week in the capital while officials warned that sanctions and "
-    "inflation weighed on households as the council debated a budget for schools hospitals roads and ports and "
-    "analysts expected the central bank to hold rates steady after exports rose and the harbour strike ended"
-).split()
+VOCABULARY = [
+    "the",
+    "minister",
+    "said",
+    "talks",
+    "would",
+    "resume",
+    "next",
+    "week",
+    "in",
+    "the",
+    "capital",
+    "while",
+    "officials",
+    "warned",
+    "that",
+    "sanctions",
+    "and",
+    "inflation",
+    "weighed",
+    "on",
+    "households",
+    "as",
+    "the",
+    "council",
+    "debated",
+    "a",
+    "budget",
+    "for",
+    "schools",
+    "hospitals",
+    "roads",
+    "and",
+    "ports",
+    "and",
+    "analysts",
+    "expected",
+    "the",
+    "central",
+    "bank",
+    "to",
+    "hold",
+    "rates",
+    "steady",
+    "after",
+    "exports",
+    "rose",
+    "and",
+    "the",
+    "harbour",
+    "strike",
+    "ended",
+]
 
 
 def log(line: str, started: float) -> None:

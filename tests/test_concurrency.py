@@ -6,7 +6,6 @@ queries in a loop; another analyst holds one connection open on the read copy fo
 
 from __future__ import annotations
 
-
 import subprocess
 import sys
 import threading
@@ -22,8 +21,7 @@ from tests.conftest import REPO
 from tests.servers import ScriptedServer
 
 pytestmark = pytest.mark.slow
-WORDS = ("budget harbour council railway festival vaccine drought election tariff museum bridge orchestra "
-         "glacier satellite vineyard ferry library marathon reservoir tram").split()  # fmt: skip
+WORDS = ["budget", "harbour", "council", "railway", "festival", "vaccine", "drought", "election", "tariff", "museum", "bridge", "orchestra", "glacier", "satellite", "vineyard", "ferry", "library", "marathon", "reservoir", "tram"]  # fmt: skip
 
 LONG_READER = """
 import sys, time, duckdb
