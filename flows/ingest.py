@@ -38,6 +38,8 @@ STAGES = pipeline.Stages(
     finish=finish_run,
     snapshot=snapshot_store,
     publish=publish_read_copy,
+    # The next batch downloads in Prefect's task runner while this one is processed.
+    submit=lambda task_, *args: task_.submit(*args),
 )
 
 

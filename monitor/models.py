@@ -206,6 +206,7 @@ class Passage:
     text: str
     vector: np.ndarray = field(repr=False, compare=False)
     model: str = ""  # name of the encoder that produced the vector
+    text_hash: str = ""  # passage_hash(text): identical passages share stored vectors
 
 
 @dataclass(frozen=True)
@@ -226,10 +227,11 @@ class Topic:
     description: str
     exemplars: tuple[str, ...]
     negatives: tuple[str, ...] = ()
-    threshold: float = 0.5
+    threshold: float = 0.5  # for the default encoder (all-MiniLM-L6-v2); see ``thresholds``
     keywords: tuple[str, ...] = ()
     keyword_penalty: float = 0.15
     language: str | None = None
+    thresholds: tuple[tuple[str, float], ...] = ()  # (encoder name, threshold) for other encoders
     alert_mode: str = "immediate"  # mode on the channels of MONITOR_ALERT_URLS
     alert_budget: int | None = None  # immediate alerts per 24 h per channel (None: the default)
     alerts: tuple[TopicChannel, ...] = ()  # channels of this topic only

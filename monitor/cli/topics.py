@@ -177,8 +177,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         "written": bool(args.write),
     }
     if args.write:
-        write_thresholds(args.topics, new_thresholds)
-        progress(f"monitor: wrote thresholds to {args.topics}")
+        write_thresholds(args.topics, new_thresholds, encoder.name)
+        progress(f"monitor: wrote thresholds for {encoder.name} to {args.topics}")
     print(json.dumps(result))
     return EXIT_OK
 
@@ -191,7 +191,7 @@ def _calibrate_from_reviews(args: argparse.Namespace) -> int:
     from monitor.review.calibration import fit_from_reviews
 
     settings = settings_from(args)
-    matcher = TopicMatcher(load_topics(args.topics), _encoder(settings))
+    matcher = TopicMatcher(load_topics(args.topics), _encoder(settings), strict=False)
     with store.connect(args.db, read_only=True) as con:
         fits = fit_from_reviews(con, matcher, args.target_precision)
     print("thresholds fitted to review verdicts (precision / recall / F1 on the reviewed items):")
@@ -207,7 +207,7 @@ def _calibrate_from_reviews(args: argparse.Namespace) -> int:
         f.topic_id: f.threshold_after for f in fits if abs(f.threshold_after - f.threshold_before) > 5e-4
     }
     if args.write and changed:
-        write_thresholds(args.topics, changed)
+        write_thresholds(args.topics, changed, matcher.model)
         progress(
             f"monitor: wrote thresholds to {args.topics}; `monitor rescore --dry-run` shows their effect"
         )

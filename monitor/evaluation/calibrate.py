@@ -107,38 +107,95 @@ def curve_around(
     return points
 
 
-def write_thresholds(path: Path, thresholds: dict[str, float]) -> None:
-    """Set ``threshold`` of each named topic in a topics file, keeping every other line as it is.
+def write_thresholds(path: Path, thresholds: dict[str, float], encoder: str | None = None) -> None:
+    """Set each named topic's threshold for an encoder in a topics file, keeping every other line as it is.
 
-    Only the ``threshold:`` line inside each topic's block is rewritten, so comments,
-    order and layout survive. The result is loaded again to prove it took.
+    For the default encoder (``encoder`` None or all-MiniLM-L6-v2) the topic's ``threshold:`` line
+    is rewritten; for another encoder its entry under ``thresholds:`` is set (the mapping is
+    added after ``threshold:`` when the topic has none), so a model switch never overwrites
+    thresholds fitted for another model. Comments, order and layout survive; the result is
+    loaded again to prove it took.
 
     Raises:
         TopicConfigError: a topic id is not in the file, or the result does not load.
     """
+    from monitor.matching.embedding.encoder import DEFAULT_ENCODER
+    from monitor.matching.topics import threshold_for
+
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    current: str | None = None
-    done: set[str] = set()
-    for i, line in enumerate(lines):
-        found = _ID_LINE.match(line)
-        if found:
-            current = found.group(2).strip("'\"")
-            continue
-        setting = _THRESHOLD_LINE.match(line)
-        if setting and current in thresholds and current not in done:
-            lines[i] = f"{setting.group(1)}{thresholds[current]:.3f}{setting.group(3)}"
-            done.add(current)
+    if encoder in (None, DEFAULT_ENCODER):
+        done = _set_threshold_lines(lines, thresholds)
+    else:
+        done = _set_encoder_thresholds(lines, thresholds, encoder)
     missing = set(thresholds) - done
     if missing:
         raise TopicConfigError(f"{path}: no threshold line found for topic(s) {sorted(missing)}")
-    new_text = "".join(lines)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(new_text, encoding="utf-8")
-    written = {t.topic_id: t.threshold for t in load_topics(tmp)}
-    if any(abs(written[k] - v) > 5e-4 for k, v in thresholds.items()):
+    tmp.write_text("".join(lines), encoding="utf-8")
+    written = {t.topic_id: threshold_for(t, encoder or DEFAULT_ENCODER) for t in load_topics(tmp)}
+    if any(written.get(k) is None or abs(written[k] - v) > 5e-4 for k, v in thresholds.items()):  # type: ignore[operator]
         tmp.unlink()
         raise TopicConfigError(f"{path}: thresholds did not round-trip; file left unchanged")
     tmp.replace(path)
+
+
+def _topic_blocks(lines: list[str]) -> dict[str, tuple[int, int]]:
+    """Each topic's line range ``[start, end)`` in a topics file, by its ``- id:`` line."""
+    starts = [(i, m.group(2).strip("'\"")) for i, line in enumerate(lines) if (m := _ID_LINE.match(line))]
+    return {
+        tid: (i, starts[n + 1][0] if n + 1 < len(starts) else len(lines)) for n, (i, tid) in enumerate(starts)
+    }
+
+
+def _set_threshold_lines(lines: list[str], thresholds: dict[str, float]) -> set[str]:
+    done: set[str] = set()
+    for topic_id, (start, end) in _topic_blocks(lines).items():
+        if topic_id not in thresholds:
+            continue
+        for i in range(start, end):
+            setting = _THRESHOLD_LINE.match(lines[i])
+            if setting:
+                lines[i] = f"{setting.group(1)}{thresholds[topic_id]:.3f}{setting.group(3)}"
+                done.add(topic_id)
+                break
+    return done
+
+
+def _set_encoder_thresholds(lines: list[str], thresholds: dict[str, float], encoder: str) -> set[str]:
+    done: set[str] = set()
+    # Bottom-up, so inserting lines leaves the ranges of the topics still to do in place.
+    for topic_id, (start, end) in sorted(_topic_blocks(lines).items(), key=lambda kv: -kv[1][0]):
+        if topic_id not in thresholds:
+            continue
+        value = f"{thresholds[topic_id]:.3f}"
+        block = range(start, end)
+        header = next((i for i in block if re.match(r"^\s*thresholds:\s*(#.*)?$", lines[i])), None)
+        if header is not None:
+            indent = len(lines[header]) - len(lines[header].lstrip()) + 2
+            entry = next(
+                (
+                    i
+                    for i in range(header + 1, end)
+                    if re.match(rf"^\s{{{indent}}}{re.escape(encoder)}:\s", lines[i])
+                ),
+                None,
+            )
+            if entry is not None:
+                lines[entry] = f"{' ' * indent}{encoder}: {value}\n"
+            else:
+                lines.insert(header + 1, f"{' ' * indent}{encoder}: {value}\n")
+            done.add(topic_id)
+            continue
+        anchor = next((i for i in block if _THRESHOLD_LINE.match(lines[i])), None)
+        if anchor is None:
+            continue
+        indent = len(lines[anchor]) - len(lines[anchor].lstrip())
+        lines[anchor + 1 : anchor + 1] = [
+            f"{' ' * indent}thresholds:\n",
+            f"{' ' * (indent + 2)}{encoder}: {value}\n",
+        ]
+        done.add(topic_id)
+    return done
 
 
 _ID_LINE = re.compile(r"^\s*(-\s+)?id:\s*(\S+)\s*$")

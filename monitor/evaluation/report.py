@@ -20,6 +20,7 @@ from monitor.matching.embedding import Encoder
 from monitor.matching.keywords import scoring_text
 from monitor.matching.passages import embed_documents
 from monitor.matching.scoring import ArticleText, TopicMatcher
+from monitor.matching.topics import threshold_for
 from monitor.models import Topic
 
 # The keyword rule analysts use today (Google-Alerts style), as stated in issue #3.
@@ -66,7 +67,7 @@ def score_items(
         Per-topic scores and the time spent embedding.
     """
     embedded = embed_documents(encoder, [(it.title, it.text) for it in items], words, overlap, progress)
-    matcher = TopicMatcher(topics, encoder)
+    matcher = TopicMatcher(topics, encoder, strict=False)
     need_language = any(t.language for t in topics)
     inputs = [
         ArticleText(
@@ -78,7 +79,7 @@ def score_items(
     table = matcher.score_articles(embedded.vectors, embedded.starts, inputs)
     columns = [np.where(t.eligible, t.score, -np.inf) for t in table]
     scores = np.stack(columns, axis=1) if columns else np.zeros((len(items), 0))
-    return ItemScores(scores, np.array([t.threshold for t in topics]), embedded.seconds)
+    return ItemScores(scores, np.array([t.threshold for t in matcher.topics]), embedded.seconds)
 
 
 def keyword_baseline(items: Sequence[LabelledItem]) -> dict[str, float]:
@@ -142,7 +143,12 @@ def report(
         by_topic[name] = round(float(flagged[mask].mean()), 4)
     if by_topic:
         result["recall_by_topic"] = by_topic
-    result["thresholds"] = {t.topic_id: t.threshold for t in topics}
+    result["thresholds"] = dict(zip([t.topic_id for t in topics], map(float, scored.thresholds), strict=True))
+    missing = [t.topic_id for t in topics if threshold_for(t, encoder.name) is None]
+    if missing:
+        result["thresholds_note"] = (
+            f"no thresholds fitted for {encoder.name} in {missing}: the default encoder's were used"
+        )
     baselines: dict[str, object] = {"keyword": keyword_baseline(items)}
     if reference is not None:
         baselines.update(reference_baselines(items, encoder, reference))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,27 +92,60 @@ def embed_documents(
     return EmbeddedDocuments(np.array(starts, dtype=np.int64), texts, vectors, time.monotonic() - started)
 
 
+def passage_hash(text: str) -> str:
+    """Identity of a passage's text: equal texts (a syndicated copy's paragraphs) share stored vectors."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+
+Reuse = Callable[[Sequence[str]], Mapping[str, np.ndarray]]
+
+
 def embed_passages(
-    encoder: Encoder, documents: Sequence[tuple[str, str | None, str]], words: int = 180, overlap: int = 30
+    encoder: Encoder,
+    documents: Sequence[tuple[str, str | None, str]],
+    words: int = 180,
+    overlap: int = 30,
+    reuse: Reuse | None = None,
 ) -> list[Passage]:
-    """Split ``(article_id, title, text)`` documents into passages and embed them in one batched call.
+    """Split ``(article_id, title, text)`` documents into passages and embed the ones not seen before.
+
+    Identical passage texts are embedded once per call, and ``reuse`` (hash → stored vector,
+    of this encoder) supplies vectors already in the archive, so a syndicated copy's
+    unchanged paragraphs cost no model time. Vectors are the same either way: the encoder is
+    deterministic for a text.
 
     Returns:
         Passages of all documents, in document order then passage order, each naming the encoder.
     """
-    if not documents:
-        return []
-    embedded = embed_documents(encoder, [(title, text) for _, title, text in documents], words, overlap)
-    ends = [*embedded.starts[1:].tolist(), len(embedded.texts)]
-    passages: list[Passage] = []
-    for (article_id, _, _), start, end in zip(documents, embedded.starts.tolist(), ends, strict=True):
-        for seq, i in enumerate(range(start, end)):
-            passages.append(Passage(article_id, seq, embedded.texts[i], embedded.vectors[i], encoder.name))
-    return passages
+    keyed = [
+        (article_id, seq, text, passage_hash(text))
+        for article_id, title, body in documents
+        for seq, text in enumerate(split_passages(title, body, words, overlap))
+    ]
+    known = dict(reuse([k[3] for k in keyed])) if reuse and keyed else {}
+    todo: dict[str, str] = {}
+    for _, _, text, digest in keyed:
+        if digest not in known:
+            todo.setdefault(digest, text)
+    if todo:
+        vectors = _encode_in_chunks(encoder, list(todo.values()))
+        known.update(zip(todo, vectors, strict=True))
+    return [Passage(aid, seq, text, known[digest], encoder.name, digest) for aid, seq, text, digest in keyed]
+
+
+def _encode_in_chunks(encoder: Encoder, texts: list[str]) -> np.ndarray:
+    chunks = [
+        encoder.encode_passages(texts[i : i + EMBED_CHUNK * 4]) for i in range(0, len(texts), EMBED_CHUNK * 4)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), dtype=np.float32)
 
 
 def embed_articles(
-    encoder: Encoder, articles: Sequence[Article], words: int = 180, overlap: int = 30
+    encoder: Encoder,
+    articles: Sequence[Article],
+    words: int = 180,
+    overlap: int = 30,
+    reuse: Reuse | None = None,
 ) -> list[Passage]:
-    """Split every article into passages and embed them in one batched call (see :func:`embed_passages`)."""
-    return embed_passages(encoder, [(a.article_id, a.title, a.text) for a in articles], words, overlap)
+    """Split every article into passages and embed them (see :func:`embed_passages`)."""
+    return embed_passages(encoder, [(a.article_id, a.title, a.text) for a in articles], words, overlap, reuse)

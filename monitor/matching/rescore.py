@@ -166,12 +166,12 @@ def rescore_store(
     from monitor.matching.embedding import load_encoder
     from monitor.matching.topics import load_topics
 
-    matcher = TopicMatcher(
-        load_topics(settings.topics),
-        load_encoder(settings.embedder, settings.model_path, settings.embed_batch_size),
-    )
+    topics = load_topics(settings.topics)
+    encoder = load_encoder(settings.embedder, settings.model_path, settings.embed_batch_size)
     with (
         store.writer_lease(settings.db, "rescore", settings.db_lock_timeout_s, on_wait=progress),
         store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con,
     ):
+        check_encoder(con, encoder.name)  # the stored vectors first: thresholds mean nothing across encoders
+        matcher = TopicMatcher(topics, encoder)
         return rescore(con, matcher, alert=alert, progress=progress, routes=routes(settings, matcher.topics))

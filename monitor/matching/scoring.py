@@ -25,6 +25,7 @@ import numpy as np
 
 from monitor.matching.embedding import Encoder
 from monitor.matching.keywords import KeywordRule, scoring_text
+from monitor.matching.topics import for_encoder
 from monitor.models import Article, Match, Passage, Topic
 
 
@@ -110,10 +111,15 @@ class TopicMatcher:
     Args:
         topics: the profiles.
         encoder: the encoder whose vector space the passages are in.
+        strict: require every topic to have a threshold fitted for this encoder (evaluation and
+            calibration pass False: they measure, or fit, thresholds for a new encoder).
+
+    Raises:
+        TopicConfigError: ``strict`` and a topic has no threshold for the encoder.
     """
 
-    def __init__(self, topics: Sequence[Topic], encoder: Encoder) -> None:
-        self.topics = list(topics)
+    def __init__(self, topics: Sequence[Topic], encoder: Encoder, strict: bool = True) -> None:
+        self.topics = for_encoder(topics, encoder.name, strict)
         self.model = encoder.name
         self.exemplar_vectors = [encoder.encode_queries(t.exemplars) for t in self.topics]
         self.negative_vectors = [encoder.encode_queries(t.negatives) for t in self.topics]

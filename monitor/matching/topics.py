@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from monitor.models import Topic, TopicChannel
 TOPIC_KEYS = frozenset(
     {
         "id", "name", "description", "exemplars", "exemplar_files", "negatives", "threshold",
-        "keywords", "keyword_penalty", "language", "alert_mode", "alert_budget", "alerts",
+        "keywords", "keyword_penalty", "language", "thresholds", "alert_mode", "alert_budget", "alerts",
     }
 )  # fmt: skip
 CHANNEL_KEYS = frozenset({"url", "mode", "budget"})
@@ -100,10 +101,57 @@ def _parse_topic(item: Any, where: str, base: Path) -> Topic:
         keywords=tuple(_strings(item.get("keywords", []), "keywords", where)),
         keyword_penalty=float(penalty),
         language=language,
+        thresholds=_thresholds(item.get("thresholds", {}), where),
         alert_mode=_mode(item.get("alert_mode", "immediate"), where),
         alert_budget=_budget(item.get("alert_budget"), where),
         alerts=tuple(_channels(item.get("alerts", []), where)),
     )
+
+
+def _thresholds(value: Any, where: str) -> tuple[tuple[str, float], ...]:
+    """``thresholds: {encoder name: number}``: the thresholds fitted for encoders other than the default."""
+    if not isinstance(value, Mapping):
+        raise TopicConfigError(f"{where}: 'thresholds' must map encoder names to numbers")
+    out: list[tuple[str, float]] = []
+    for name, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, int | float) or not -1 <= number <= 1:
+            raise TopicConfigError(f"{where}: thresholds.{name} must be a number between -1 and 1")
+        out.append((str(name), float(number)))
+    return tuple(sorted(out))
+
+
+def threshold_for(topic: Topic, encoder: str) -> float | None:
+    """A topic's threshold for an encoder: its ``thresholds`` entry, ``threshold`` for the default encoder, else None."""
+    from monitor.matching.embedding.encoder import DEFAULT_ENCODER
+
+    given = dict(topic.thresholds)
+    if encoder in given:
+        return given[encoder]
+    return topic.threshold if encoder == DEFAULT_ENCODER else None
+
+
+def for_encoder(topics: Sequence[Topic], encoder: str, strict: bool = True) -> list[Topic]:
+    """The topics with the thresholds fitted for an encoder in force.
+
+    Args:
+        topics: the topics.
+        encoder: the encoder's name.
+        strict: refuse a topic with no threshold for this encoder (else keep its default threshold).
+
+    Raises:
+        TopicConfigError: ``strict`` and a topic has no threshold for the encoder.
+    """
+    out: list[Topic] = []
+    for topic in topics:
+        value = threshold_for(topic, encoder)
+        if value is None and strict:
+            raise TopicConfigError(
+                f"topic {topic.topic_id!r} has no threshold for the encoder {encoder}: its threshold was fitted for "
+                f"another encoder. Fit one with `monitor calibrate --labels FILE --write` (MONITOR_EMBEDDER={encoder}), "
+                f"or add `thresholds: {{{encoder}: 0.5}}` to the topic"
+            )
+        out.append(replace(topic, threshold=value if value is not None else topic.threshold))
+    return out
 
 
 def _mode(value: Any, where: str) -> str:

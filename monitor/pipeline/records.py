@@ -20,7 +20,7 @@ Log = logging.Logger | logging.LoggerAdapter[Any]
 RUN_COUNTERS = (
     "feeds_total", "feeds_ok", "feeds_not_modified", "feeds_failed", "entries_seen", "entries_new",
     "pages_fetched", "pages_failed", "articles_stored", "passages_stored", "matches_new",
-    "alerts_new", "alerts_delivered",
+    "alerts_new", "alerts_delivered", "passages_reused",
 )  # fmt: skip
 
 
@@ -28,6 +28,7 @@ RUN_COUNTERS = (
 STAGE_SECONDS = (
     "poll_s",
     "fetch_s",
+    "fetch_wait_s",
     "extract_s",
     "embed_s",
     "match_s",
@@ -89,3 +90,4 @@ class Downloaded:
 
     pages: list[PageFetch]
     failures: list[PageFailure]
+    seconds: float = 0.0  # how long the download took (it may overlap the previous batch's processing)

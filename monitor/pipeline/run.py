@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from monitor import store
 from monitor.alerts.delivery import DeliveryReport
@@ -21,6 +23,7 @@ from monitor.models import (
     FetchStatus,
     Topic,
 )
+from monitor.pipeline.network import NetworkSession
 from monitor.pipeline.records import (
     AllFeedsFailed,
     BatchResult,
@@ -39,14 +42,18 @@ class Stages:
     """The stage functions :func:`run_ingest` calls; an orchestrator passes wrapped versions."""
 
     start: Callable[[Settings, FeedList, list[Topic], store.WriterLease, str | None], RunStart] = start
-    poll: Callable[[Settings, list[Feed], dict[str, FeedState]], list[FeedPoll]] = poll
+    poll: Callable[[Settings, list[Feed], dict[str, FeedState], NetworkSession], list[FeedPoll]] = poll
     record: Callable[[Settings, str, list[FeedPoll], dict[str, FeedState]], list[Entry]] = record
-    download: Callable[[Settings, Sequence[Entry]], Downloaded] = download
+    download: Callable[[Settings, Sequence[Entry], NetworkSession], Downloaded] = download
     process: Callable[[Settings, str, Downloaded, Encoder, TopicMatcher], BatchResult] = process
     deliver: Callable[[Settings, list[Topic]], DeliveryReport] = deliver
     finish: Callable[[Settings, RunSummary, str, str | None], None] = finish
     snapshot: Callable[[Settings, RunSummary], Snapshot | None] = snapshot
     publish: Callable[[Settings, RunSummary, Snapshot | None], Refresh | None] = publish
+    # How a download is started in the background while the previous batch is processed:
+    # ``submit(download, settings, entries, session)`` returns something with ``.result()``.
+    # None: a thread of the pipeline's own. Prefect passes its task runner's submit.
+    submit: Callable[..., Any] | None = None
 
 
 # --- policy -------------------------------------------------------------------------------
@@ -167,10 +174,38 @@ def _run_stages(
     states: dict[str, FeedState],
     log: Log,
 ) -> None:
+    with NetworkSession(settings) as session, ThreadPoolExecutor(1, thread_name_prefix="prefetch") as pool:
+        submit = stages.submit or pool.submit
+        _poll_and_process(settings, stages, summary, feeds, topics, states, log, session, submit)
+    t0 = time.monotonic()
+    delivered = stages.deliver(settings, topics)
+    summary.add(seconds={"deliver_s": time.monotonic() - t0})
+    summary.counts["alerts_delivered"] = delivered.sent
+    for outcome in delivered.channels.values():
+        if outcome.error:
+            log.warning(
+                "alert channel %s: %s (%d waiting)",
+                outcome.name,
+                outcome.error,
+                outcome.waiting + outcome.failed,
+            )
+
+
+def _poll_and_process(
+    settings: Settings,
+    stages: Stages,
+    summary: RunSummary,
+    feeds: list[Feed],
+    topics: list[Topic],
+    states: dict[str, FeedState],
+    log: Log,
+    session: NetworkSession,
+    submit: Callable[..., Any],
+) -> None:
     counts, clock = summary.counts, time.monotonic
     log.info("run %s: polling %d feeds", summary.run_id, len(feeds))
     t0 = clock()
-    polls = stages.poll(settings, feeds, states)
+    polls = stages.poll(settings, feeds, states, session)
     t1 = clock()
     todo = stages.record(settings, summary.run_id, polls, states)
     summary.add(seconds={"poll_s": t1 - t0, "store_s": clock() - t1})
@@ -184,11 +219,19 @@ def _run_stages(
     if todo:
         encoder = load_encoder(settings.embedder, settings.model_path, settings.embed_batch_size)
         matcher = TopicMatcher(topics, encoder)
+        if [t.threshold for t in matcher.topics] != [t.threshold for t in topics]:
+            # The topics table records the thresholds in force: those fitted for this encoder.
+            with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
+                store.save_topics(con, matcher.topics)
         work = batches(todo, settings.batch_size)
-        for number, batch in enumerate(work, start=1):
+        # Batch N+1 downloads while batch N is extracted, embedded and stored.
+        ahead = submit(stages.download, settings, work[0], session)
+        for number in range(1, len(work) + 1):
             t0 = clock()
-            downloaded = stages.download(settings, batch)
-            summary.add(seconds={"fetch_s": clock() - t0})
+            downloaded = ahead.result()
+            summary.add(seconds={"fetch_s": downloaded.seconds, "fetch_wait_s": clock() - t0})
+            if number < len(work):
+                ahead = submit(stages.download, settings, work[number], session)
             result = stages.process(settings, summary.run_id, downloaded, encoder, matcher)
             summary.add(result.counts, result.seconds)
             log.info(
@@ -196,15 +239,3 @@ def _run_stages(
                 number, len(work), result.counts["pages_fetched"], result.counts["pages_failed"],
                 result.counts["articles_stored"], result.counts["matches_new"],
             )  # fmt: skip
-    t0 = clock()
-    delivered = stages.deliver(settings, topics)
-    summary.add(seconds={"deliver_s": clock() - t0})
-    counts["alerts_delivered"] = delivered.sent
-    for outcome in delivered.channels.values():
-        if outcome.error:
-            log.warning(
-                "alert channel %s: %s (%d waiting)",
-                outcome.name,
-                outcome.error,
-                outcome.waiting + outcome.failed,
-            )

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from monitor import store, stories
@@ -16,11 +14,6 @@ from monitor.alerts.routing import ChannelSpec
 from monitor.config import Settings
 from monitor.ingest.extraction import extract_batch
 from monitor.ingest.feedlist import FeedList
-from monitor.ingest.guard import AddressGuard
-from monitor.ingest.http import Fetcher, open_fetcher
-from monitor.ingest.pages import fetch_pages
-from monitor.ingest.polling import poll_feeds
-from monitor.ingest.robots import RobotsPolicy
 from monitor.ingest.schedule import plan_next_poll
 from monitor.matching.embedding import Encoder
 from monitor.matching.passages import embed_articles
@@ -36,6 +29,7 @@ from monitor.models import (
     Passage,
     Topic,
 )
+from monitor.pipeline.network import NetworkSession
 from monitor.pipeline.records import (
     STORE_ATTEMPTS,
     BatchResult,
@@ -44,15 +38,12 @@ from monitor.pipeline.records import (
     RunSummary,
     logger,
 )
+from monitor.store.passages import stored_vectors
 from monitor.store.readcopy import Refresh, Snapshot, publish_snapshot, take_snapshot
 
 
 def _connect(settings: Settings) -> Any:
     return store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s)
-
-
-def _fetcher(settings: Settings) -> AbstractAsyncContextManager[Fetcher]:
-    return open_fetcher(settings.fetch_limits(), AddressGuard(settings.fetch_allow), settings.user_agent)
 
 
 # --- stages -------------------------------------------------------------------------------
@@ -74,14 +65,11 @@ def start(
     return RunStart(run_id, states, due)
 
 
-def poll(settings: Settings, feeds: list[Feed], states: dict[str, FeedState]) -> list[FeedPoll]:
+def poll(
+    settings: Settings, feeds: list[Feed], states: dict[str, FeedState], session: NetworkSession
+) -> list[FeedPoll]:
     """Fetch and parse the feeds concurrently (network: no database held)."""
-
-    async def run() -> list[FeedPoll]:
-        async with _fetcher(settings) as fetcher:
-            return await poll_feeds(fetcher, feeds, states, settings.max_feed_bytes)
-
-    return asyncio.run(run())
+    return session.poll(feeds, states)
 
 
 def record(
@@ -105,16 +93,11 @@ def record(
         return store.pending_entries(con, settings.page_max_attempts, now)
 
 
-def download(settings: Settings, entries: Sequence[Entry]) -> Downloaded:
+def download(settings: Settings, entries: Sequence[Entry], session: NetworkSession) -> Downloaded:
     """Download a batch of article pages, obeying robots.txt when configured (network only)."""
-
-    async def run() -> Downloaded:
-        async with _fetcher(settings) as fetcher:
-            robots = RobotsPolicy(fetcher, settings.user_agent) if settings.obey_robots else None
-            pages, failures = await fetch_pages(fetcher, entries, settings.max_page_bytes, robots)
-        return Downloaded(pages, failures)
-
-    return asyncio.run(run())
+    started = time.monotonic()
+    pages, failures = session.download(entries)
+    return Downloaded(pages, failures, time.monotonic() - started)
 
 
 def process(
@@ -137,7 +120,10 @@ def process(
     t0 = clock()
     articles, extract_failures = extract_batch(batch.pages)
     t1 = clock()
-    passages = embed_articles(encoder, articles, settings.passage_words, settings.passage_overlap_words)
+    stored = _StoredVectors(settings, encoder.name)
+    passages = embed_articles(
+        encoder, articles, settings.passage_words, settings.passage_overlap_words, stored
+    )
     t2 = clock()
     matches = matcher.match(articles, passages)
     t3 = clock()
@@ -155,6 +141,7 @@ def process(
                 "batch kept in memory, writing again (attempt %d of %d): %s", attempt + 1, STORE_ATTEMPTS, exc
             )
     counts = {
+        "passages_reused": sum(1 for p in passages if p.text_hash in stored.found),
         "pages_fetched": len(batch.pages),
         "pages_failed": len(failures),
         "articles_stored": saved["articles"],
@@ -164,6 +151,20 @@ def process(
     }
     seconds = {"extract_s": t1 - t0, "embed_s": t2 - t1, "match_s": t3 - t2, "store_s": clock() - t3}
     return BatchResult(counts, seconds)
+
+
+class _StoredVectors:
+    """Stored vectors of identical passages, looked up in a short read; remembers what it found."""
+
+    def __init__(self, settings: Settings, model: str) -> None:
+        self.settings, self.model = settings, model
+        self.found: set[str] = set()
+
+    def __call__(self, hashes: Sequence[str]) -> dict[str, Any]:
+        with _connect(self.settings) as con:
+            vectors = stored_vectors(con, self.model, hashes)
+        self.found |= set(vectors)
+        return vectors
 
 
 def store_batch(

@@ -30,6 +30,7 @@ def passages_table(passages: Sequence[Passage]) -> pa.Table:
             "text": [p.text for p in passages],
             "embedding": vectors_array(vectors),
             "model": [p.model for p in passages],
+            "text_hash": pa.array([p.text_hash or None for p in passages], pa.string()),
         }
     )
 
@@ -97,3 +98,19 @@ def article_vectors(
     ).fetchall()
     vectors = np.array([r[2] for r in rows], dtype=np.float32) if rows else np.zeros((0, 0), np.float32)
     return [r[0] for r in rows], [r[1] for r in rows], vectors, [r[3] for r in rows]
+
+
+def stored_vectors(
+    con: duckdb.DuckDBPyConnection, model: str, hashes: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Vectors of this encoder already stored for passages with these text hashes."""
+    wanted = sorted(set(hashes))
+    if not wanted:
+        return {}
+    with arrow_view(con, "wanted_hashes", pa.table({"text_hash": wanted})):
+        rows = con.execute(
+            "SELECT p.text_hash, any_value(p.embedding) FROM passages p JOIN wanted_hashes USING (text_hash) "
+            "WHERE p.model = ? GROUP BY p.text_hash",
+            [model],
+        ).fetchall()
+    return {r[0]: np.asarray(r[1], dtype=np.float32) for r in rows}

@@ -18,14 +18,25 @@ RUN_COLUMNS = frozenset(
     {
         "feeds_total", "feeds_ok", "feeds_not_modified", "feeds_failed", "entries_seen", "entries_new",
         "pages_fetched", "pages_failed", "articles_stored", "passages_stored", "matches_new",
-        "alerts_new", "alerts_delivered",
+        "alerts_new", "alerts_delivered", "passages_reused",
     }
 )  # fmt: skip
 
 
 # Seconds columns of the runs table, one per stage.
 STAGE_COLUMNS = frozenset(
-    {"poll_s", "fetch_s", "extract_s", "embed_s", "match_s", "store_s", "deliver_s", "publish_s", "total_s"}
+    {
+        "poll_s",
+        "fetch_s",
+        "fetch_wait_s",
+        "extract_s",
+        "embed_s",
+        "match_s",
+        "store_s",
+        "deliver_s",
+        "publish_s",
+        "total_s",
+    }
 )
 
 

@@ -54,3 +54,19 @@ def test_write_thresholds_refuses_unknown_topics(tmp_path: Path) -> None:
     with pytest.raises(TopicConfigError, match="no-such-topic"):
         write_thresholds(path, {"no-such-topic": 0.5})
     assert path.read_text(encoding="utf-8") == before
+
+
+def test_writing_another_encoders_thresholds_leaves_the_default_ones_alone(tmp_path: Path) -> None:
+    from monitor.matching.topics import threshold_for
+
+    path = tmp_path / "topics.yaml"
+    path.write_text((REPO / "topics.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    before = {t.topic_id: t.threshold for t in load_topics(path)}
+    write_thresholds(path, {"iran-missiles": 0.861, "jcpoa-talks": 0.853}, "multilingual-e5-small")
+    write_thresholds(path, {"iran-missiles": 0.87}, "multilingual-e5-small")  # an update, not a second entry
+    topics = {t.topic_id: t for t in load_topics(path)}
+    assert {k: t.threshold for k, t in topics.items()} == before
+    assert threshold_for(topics["iran-missiles"], "multilingual-e5-small") == 0.87
+    assert threshold_for(topics["jcpoa-talks"], "multilingual-e5-small") == 0.853
+    assert path.read_text(encoding="utf-8").count("multilingual-e5-small:") == 2
+    assert "# Lexical evidence" in path.read_text(encoding="utf-8")  # comments survive

@@ -50,3 +50,35 @@ def test_embedded_passages_name_their_encoder_and_number_from_zero(encoder: Enco
     assert [(p.article_id, p.seq) for p in passages] == [("a1", 0), ("a2", 0), ("a2", 1)]
     assert {p.model for p in passages} == {encoder.name}
     assert passages[0].text == "T. one two three"
+
+
+@pytest.mark.slow
+def test_identical_passages_are_embedded_once_and_stored_vectors_are_reused(encoder: Encoder) -> None:
+    from monitor.matching.passages import passage_hash
+
+    body = " ".join(f"word{i}" for i in range(150))
+    calls: list[int] = []
+
+    class Counting:
+        name, dim = encoder.name, encoder.dim
+
+        def encode_passages(self, texts: list[str]) -> np.ndarray:
+            calls.append(len(texts))
+            return encoder.encode_passages(texts)
+
+        encode_queries = encode_passages
+
+    documents = [("a", None, body), ("b", None, body), ("c", None, body + " and one more sentence")]
+    fresh = embed_passages(Counting(), documents)
+    assert sum(calls) == 2  # the copy's passage was embedded once
+    assert np.allclose(fresh[0].vector, fresh[1].vector)
+    stored = {passage_hash(body): fresh[0].vector}
+    calls.clear()
+    again = embed_passages(
+        Counting(), documents, reuse=lambda hashes: {h: stored[h] for h in hashes if h in stored}
+    )
+    assert sum(calls) == 1  # only the edited copy needs the model
+    assert [p.text_hash for p in again] == [passage_hash(p.text) for p in again]
+    assert np.allclose(again[0].vector, fresh[0].vector) and np.allclose(
+        again[2].vector, fresh[2].vector, atol=1e-5
+    )

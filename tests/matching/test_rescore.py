@@ -105,7 +105,7 @@ def other_encoder(tmp_path_factory: pytest.TempPathFactory) -> Encoder:
 
 
 def test_rescore_refuses_vectors_from_another_encoder(db: Path, other_encoder: Encoder) -> None:
-    matcher = TopicMatcher(load_topics(REPO / "topics.yaml"), other_encoder)
+    matcher = TopicMatcher(load_topics(REPO / "topics.yaml"), other_encoder, strict=False)
     before = match_rows(db)
     with (
         store.connect(db) as con,
@@ -157,7 +157,7 @@ def test_reembed_moves_the_archive_in_batches_and_resumes(
     assert max(float(np.abs(new[k] - old[k]).max()) for k in old) < 1e-5  # same weights, same vectors
     before = match_rows(db)
     with store.connect(db) as con:
-        summary = rescore(con, TopicMatcher(load_topics(REPO / "topics.yaml"), other_encoder))
+        summary = rescore(con, TopicMatcher(load_topics(REPO / "topics.yaml"), other_encoder, strict=False))
     assert summary["added"] == summary["removed"] == 0
     assert {k: v[:4] for k, v in match_rows(db).items()} == {k: v[:4] for k, v in before.items()}
 

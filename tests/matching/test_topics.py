@@ -164,3 +164,35 @@ def test_second_topic_error_names_position(tmp_path: Path) -> None:
     path = write_topics(tmp_path, "topics:\n" + topic_yaml() + topic_yaml(id="id: other", threshold=None))
     with pytest.raises(TopicConfigError, match=r"topic #2"):
         load_topics(path)
+
+
+def test_thresholds_per_encoder_and_a_clear_error_when_one_is_missing(tmp_path: Path) -> None:
+    from monitor.matching.topics import for_encoder, threshold_for
+
+    path = tmp_path / "topics.yaml"
+    path.write_text(
+        "topics:\n  - id: t\n    name: T\n    description: d\n    threshold: 0.52\n"
+        "    thresholds:\n      multilingual-e5-small: 0.86\n    exemplars: [Iran tested a missile.]\n",
+        encoding="utf-8",
+    )
+    (topic,) = load_topics(path)
+    assert threshold_for(topic, "all-MiniLM-L6-v2") == 0.52
+    assert threshold_for(topic, "multilingual-e5-small") == 0.86
+    assert threshold_for(topic, "all-MiniLM-L6-v2-onnx-int8") is None
+    assert [t.threshold for t in for_encoder([topic], "multilingual-e5-small")] == [0.86]
+    with pytest.raises(
+        TopicConfigError, match=r"no threshold for the encoder all-MiniLM-L6-v2-onnx-int8.*calibrate"
+    ):
+        for_encoder([topic], "all-MiniLM-L6-v2-onnx-int8")
+    assert [t.threshold for t in for_encoder([topic], "all-MiniLM-L6-v2-onnx-int8", strict=False)] == [0.52]
+
+
+def test_thresholds_must_be_numbers_per_encoder(tmp_path: Path) -> None:
+    path = tmp_path / "topics.yaml"
+    path.write_text(
+        "topics:\n  - id: t\n    name: T\n    description: d\n    threshold: 0.5\n    thresholds: [0.4]\n"
+        "    exemplars: [x]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(TopicConfigError, match="'thresholds' must map encoder names to numbers"):
+        load_topics(path)
