@@ -215,7 +215,10 @@ class Fetcher:
         deadline: list[float],
     ) -> FetchResult | str:
         """Do one request; return a result, or the next URL for a redirect."""
-        host = httpx.URL(current).host
+        # Politeness is per server, and a port is a different server: a 429 from one
+        # service on a machine must not hold back another one on the same address.
+        parsed = httpx.URL(current)
+        host = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
         async with self.hosts.slot(host), self._global:
             # Checked once the slot is ours: requests queued behind a 429 must not go out.
             waiting = self.hosts.blocked_for(host)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from urllib.parse import unquote, urlsplit
 
@@ -11,6 +12,8 @@ from monitor.models import FetchStatus
 
 ROBOTS_TYPES = ("text/plain", "text/html", "application/octet-stream")
 MAX_ROBOTS_BYTES = 512 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class RobotsPolicy:
@@ -50,7 +53,12 @@ class RobotsPolicy:
         if result.status is FetchStatus.OK and result.body is not None:
             return Rules(result.body.decode("utf-8", errors="replace"))
         # RFC 9309: a missing robots.txt (4xx) allows all; an unreachable one (5xx) disallows all.
-        return result.http_status is not None and 400 <= result.http_status < 500
+        if result.http_status is not None and 400 <= result.http_status < 500:
+            return True
+        log.warning(
+            "robots.txt at %s unreadable (%s); not fetching pages from it this run", origin, result.error
+        )
+        return False
 
 
 class Rules:

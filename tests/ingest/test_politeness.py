@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -211,7 +212,7 @@ def test_429_backs_off_that_host_only(scripted_server: ScriptedServer, other_hos
         first = await fetcher.get(limited, accept_types=FEED_TYPES)
         second = await fetcher.get(again, accept_types=PAGE_TYPES)
         third = await fetcher.get(elsewhere, accept_types=PAGE_TYPES)
-        return first, second, third, fetcher.hosts.blocked_for("127.0.0.1")
+        return first, second, third, fetcher.hosts.blocked_for(urlsplit(limited).netloc)
 
     first, second, third, blocked = with_fetcher(work, allow=("127.0.0.0/8",))
 
@@ -234,7 +235,7 @@ def test_429_without_retry_after_uses_the_default_back_off(scripted_server: Scri
 
     async def work(fetcher: Fetcher):
         result = await fetcher.get(url, accept_types=PAGE_TYPES)
-        return result, fetcher.hosts.blocked_for("127.0.0.1")
+        return result, fetcher.hosts.blocked_for(urlsplit(url).netloc)
 
     result, blocked = with_fetcher(work, limits)
     assert result.status is FetchStatus.TEMPORARY
