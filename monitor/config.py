@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     embedder: str = Field(
         DEFAULT_ENCODER, description="Encoder that embeds passages and exemplars (default all-MiniLM-L6-v2)."
     )
+    multilingual_embedder: str = Field(
+        "multilingual-e5-small",
+        description="Encoder for articles not in the primary languages; 'none' matches every language with the embedder.",
+    )
+    primary_languages: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["en"],
+        description="Languages the embedder handles (comma-separated ISO codes).",
+    )
     model_path: Path | None = Field(
         None, description="A local sentence-transformers model directory; default: the bundled MiniLM."
     )
@@ -117,7 +125,7 @@ class Settings(BaseSettings):
             return split_urls(value)
         return value
 
-    @field_validator("fetch_allow", mode="before")
+    @field_validator("fetch_allow", "primary_languages", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -128,6 +136,16 @@ class Settings(BaseSettings):
     def alerts_path(self) -> Path:
         """Where alerts are appended: ``alerts_file``, or beside the database."""
         return self.alerts_file or self.db.with_suffix(".alerts.jsonl")
+
+    def routing_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`monitor.matching.routing.load_routing` these settings describe."""
+        return {
+            "embedder": self.embedder,
+            "multilingual": self.multilingual_embedder,
+            "primary_languages": self.primary_languages,
+            "model_path": self.model_path,
+            "batch_size": self.embed_batch_size,
+        }
 
     def fetch_limits(self) -> FetchLimits:
         """The HTTP limits these settings describe."""

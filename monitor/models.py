@@ -228,9 +228,10 @@ class Topic:
     exemplars: tuple[str, ...]
     negatives: tuple[str, ...] = ()
     threshold: float = 0.5  # for the default encoder (all-MiniLM-L6-v2); see ``thresholds``
-    keywords: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()  # for articles in every language
     keyword_penalty: float = 0.15
     language: str | None = None
+    keywords_by_language: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (language, keywords): only there
     thresholds: tuple[tuple[str, float], ...] = ()  # (encoder name, threshold) for other encoders
     alert_mode: str = "immediate"  # mode on the channels of MONITOR_ALERT_URLS
     alert_budget: int | None = None  # immediate alerts per 24 h per channel (None: the default)

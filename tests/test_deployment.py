@@ -19,6 +19,7 @@ from prefect.cli.deploy._models import PrefectYamlModel
 from flows.deployments import SCHEDULES
 from monitor.demo import FEED_NAMES
 from tests.conftest import REPO
+from tests.rows import SAMPLE_ARTICLES
 
 PREFECT_YAML = REPO / "prefect.yaml"
 
@@ -129,6 +130,6 @@ def test_deploy_all_against_a_real_server_and_run_ingest_with_a_worker(
         runs = con.execute(
             "SELECT status, flow_run_id IS NOT NULL FROM runs WHERE status = 'completed'"
         ).fetchall()
-    assert articles == 14
+    assert articles == SAMPLE_ARTICLES
     assert (("completed", True)) in runs
     assert elapsed < 180, f"took {elapsed:.0f} s"

@@ -18,7 +18,17 @@ from monitor.models import FetchStatus, PageFailure
 from monitor.pipeline import store_batch
 from monitor.stories import text_hash
 from tests.conftest import REPO
-from tests.rows import article, counts, entry, match, passages, sighted, start_run
+from tests.rows import (
+    SAMPLE_ARTICLES,
+    SAMPLE_FEEDS,
+    article,
+    counts,
+    entry,
+    match,
+    passages,
+    sighted,
+    start_run,
+)
 
 
 def test_the_library_never_imports_prefect() -> None:
@@ -49,7 +59,8 @@ def test_run_ingest_runs_directly_without_an_orchestrator(tmp_path: Path, sample
         fetch_allow=["127.0.0.1"],
     )
     summary = pipeline.run_ingest(settings, poll_all=True)
-    assert summary.counts["articles_stored"] == 14 and summary.counts["feeds_ok"] == 3
+    assert summary.counts["articles_stored"] == SAMPLE_ARTICLES
+    assert summary.counts["feeds_ok"] == SAMPLE_FEEDS
     assert summary.counts["matches_new"] == summary.counts["alerts_delivered"] >= 6
     with store.connect(settings.db, read_only=True) as con:
         assert con.execute("SELECT status, flow_run_id FROM runs").fetchall() == [("completed", None)]
@@ -127,7 +138,6 @@ def test_a_batch_is_kept_and_written_when_an_analyst_lets_go_of_the_live_file(
 
     from monitor.demo import site_root
     from monitor.ingest.urls import canonicalize
-    from monitor.matching.scoring import TopicMatcher
     from monitor.matching.topics import load_topics
     from monitor.models import Entry, FetchResult, PageFetch
 
@@ -145,11 +155,13 @@ def test_a_batch_is_kept_and_written_when_an_analyst_lets_go_of_the_live_file(
         )
         entry = Entry("s", url, canonicalize(url), None, datetime(2026, 12, 1, tzinfo=UTC), None)
         pages.append(PageFetch(entry, FetchResult(url, url, FetchStatus.OK, 200, "text/html", html.encode())))
-    matcher = TopicMatcher(load_topics(settings.topics), encoder)
+    from monitor.matching.routing import Routing
+
+    routing = Routing(load_topics(settings.topics), encoder)
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db), "3.5"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        result = pipeline.process(settings, "run-1", pipeline.Downloaded(pages, []), encoder, matcher)
+        result = pipeline.process(settings, "run-1", pipeline.Downloaded(pages, []), routing)
     finally:
         holder.wait(timeout=30)
     assert result.counts["articles_stored"] == 2 and result.counts["matches_new"] >= 1
@@ -169,3 +181,21 @@ def test_run_seconds_are_recorded_per_stage(con) -> None:
     assert row == (3, 1.25, 7.5, 9.0, None)
     with pytest.raises(ValueError, match="no column"):
         store.finish_run(con, run, "completed", {}, None, {"nap_s": 1.0})
+
+
+@pytest.mark.slow
+def test_a_held_database_skips_vector_reuse_instead_of_failing_the_batch(tmp_path: Path) -> None:
+    from monitor.pipeline.stages import _StoredVectors
+
+    db = tmp_path / "m.duckdb"
+    with store.connect(db):
+        pass
+    settings = Settings(db=db, topics=REPO / "topics.yaml", db_lock_timeout_s=0.3)
+    found: set[str] = set()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db), "3"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        assert _StoredVectors(settings, "all-MiniLM-L6-v2", found)(["0" * 64]) == {}
+    finally:
+        holder.wait(timeout=30)
+    assert found == set()

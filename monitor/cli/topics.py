@@ -93,17 +93,17 @@ def add_commands(sub: Any, settings: Settings) -> None:
     re_.set_defaults(handler=cmd_reembed)
 
 
-def _encoder(settings: Settings) -> Any:
-    from monitor.matching.embedding import load_encoder
-
-    return load_encoder(settings.embedder, settings.model_path, settings.embed_batch_size)
-
-
 def _items(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     from monitor.evaluation.labels import load_labels
     from monitor.matching.topics import load_topics
 
     return load_labels(args.labels), load_topics(args.topics)
+
+
+def _routing(settings: Settings, topics: list[Any]) -> Any:
+    from monitor.matching.routing import load_routing
+
+    return load_routing(topics, strict=False, **settings.routing_options())
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -120,17 +120,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             reference = args.reference.read_text(encoding="utf-8")
         except OSError as exc:
             return fail(f"cannot read reference article: {exc}", 2)
-    encoder = _encoder(settings)
-    progress(f"monitor: scoring {len(items)} items against {len(topics)} topics with {encoder.name}")
-    result = report(
-        items, topics, encoder, reference, progress, settings.passage_words, settings.passage_overlap_words
+    routing = _routing(settings, topics)
+    progress(
+        f"monitor: scoring {len(items)} items against {len(topics)} topics with {' / '.join(routing.names)}"
     )
-    print(json.dumps(result))
+    result = report(
+        items, topics, routing, reference, progress, settings.passage_words, settings.passage_overlap_words
+    )
+    print(json.dumps(result, ensure_ascii=False))
     return EXIT_OK
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Choose thresholds on the calibration half; report both halves; optionally write them."""
+    """Choose thresholds on the calibration half, for each encoder on the items routed to it; optionally write them."""
     if args.from_reviews:
         return _calibrate_from_reviews(args)
     import numpy as np
@@ -141,44 +143,66 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     items, topics = _items(args)
-    encoder = _encoder(settings)
-    progress(f"monitor: scoring {len(items)} items against {len(topics)} topics with {encoder.name}")
+    routing = _routing(settings, topics)
+    progress(
+        f"monitor: scoring {len(items)} items against {len(topics)} topics with {' / '.join(routing.names)}"
+    )
     scored = score_items(
-        items, topics, encoder, settings.passage_words, settings.passage_overlap_words, progress
+        items, topics, routing, settings.passage_words, settings.passage_overlap_words, progress
     )
     labels = np.array([it.label for it in items])
     cal = np.array([it.half == "calibration" for it in items])
     ids = [t.topic_id for t in topics]
-    chosen = choose_thresholds(scored.scores[cal], labels[cal], scored.thresholds, args.target_precision)
+    fitted = scored.thresholds.copy()
+    per_encoder: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(scored.encoders):
+        mine = np.array([e == name for e in scored.encoders])
+        start = scored.thresholds[mine][0]
+        chosen = choose_thresholds(
+            scored.scores[cal & mine], labels[cal & mine], start, args.target_precision
+        )
+        fitted[mine] = chosen
+        print(f"{name}: threshold curve on its {int((cal & mine).sum())} calibration items "
+              "(one topic moves, the others stay at their chosen value):")  # fmt: skip
+        print(f"  {'topic':<16} {'threshold':>9} {'precision':>9} {'recall':>7} {'f1':>6}")
+        for p in curve_around(scored.scores[cal & mine], labels[cal & mine], chosen, ids):
+            mark = " <" if np.isclose(p.threshold, chosen[ids.index(p.topic_id)]) else ""
+            print(
+                f"  {p.topic_id:<16} {p.threshold:9.3f} {p.precision:9.3f} {p.recall:7.3f} {p.f1:6.3f}{mark}"
+            )
+        per_encoder[name] = {
+            "items": int(mine.sum()),
+            "thresholds": dict(zip(ids, map(float, chosen), strict=True)),
+            "previous_thresholds": dict(zip(ids, map(float, start), strict=True)),
+        }
 
-    def half_figures(mask: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
-        margin = (scored.scores[mask] - thresholds).max(axis=1)
+    def half_figures(mask: np.ndarray) -> dict[str, Any]:
+        margin = (scored.scores[mask] - fitted[mask]).max(axis=1)
         return {
             "n": int(mask.sum()),
             "positives": int(labels[mask].sum()),
             **figures(margin, margin >= 0, labels[mask]),
         }
 
-    print("threshold curve on the calibration half (one topic moves, the others stay at their chosen value):")
-    print(f"  {'topic':<16} {'threshold':>9} {'precision':>9} {'recall':>7} {'f1':>6}")
-    for p in curve_around(scored.scores[cal], labels[cal], chosen, ids):
-        mark = " <" if np.isclose(p.threshold, chosen[ids.index(p.topic_id)]) else ""
-        print(f"  {p.topic_id:<16} {p.threshold:9.3f} {p.precision:9.3f} {p.recall:7.3f} {p.f1:6.3f}{mark}")
-    new_thresholds = dict(zip(ids, map(float, chosen), strict=True))
+    only = next(iter(per_encoder.values())) if len(per_encoder) == 1 else None
     result = {
-        "encoder": encoder.name,
-        "thresholds": new_thresholds,
-        "previous_thresholds": dict(zip(ids, map(float, scored.thresholds), strict=True)),
-        "calibration": half_figures(cal, chosen),
-        "holdout": half_figures(~cal, chosen),
+        "encoder": next(iter(per_encoder)) if only else list(per_encoder),
+        "thresholds": only["thresholds"] if only else {k: v["thresholds"] for k, v in per_encoder.items()},
+        "previous_thresholds": only["previous_thresholds"]
+        if only
+        else {k: v["previous_thresholds"] for k, v in per_encoder.items()},
+        "per_encoder": per_encoder,
+        "calibration": half_figures(cal),
+        "holdout": half_figures(~cal),
         "objective": f"precision >= {args.target_precision}, max recall"
         if args.target_precision
         else "max F1",
         "written": bool(args.write),
     }
     if args.write:
-        write_thresholds(args.topics, new_thresholds, encoder.name)
-        progress(f"monitor: wrote thresholds for {encoder.name} to {args.topics}")
+        for name, fit in per_encoder.items():
+            write_thresholds(args.topics, fit["thresholds"], name)
+            progress(f"monitor: wrote thresholds for {name} to {args.topics}")
     print(json.dumps(result))
     return EXIT_OK
 
@@ -186,35 +210,36 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def _calibrate_from_reviews(args: argparse.Namespace) -> int:
     from monitor import store
     from monitor.evaluation.calibrate import write_thresholds
-    from monitor.matching.scoring import TopicMatcher
     from monitor.matching.topics import load_topics
     from monitor.review.calibration import fit_from_reviews
 
     settings = settings_from(args)
-    matcher = TopicMatcher(load_topics(args.topics), _encoder(settings), strict=False)
+    routing = _routing(settings, load_topics(args.topics))
     with store.connect(args.db, read_only=True) as con:
-        fits = fit_from_reviews(con, matcher, args.target_precision)
+        fits = fit_from_reviews(con, routing, args.target_precision)
     print("thresholds fitted to review verdicts (precision / recall / F1 on the reviewed items):")
     print(
-        f"  {'topic':<16} {'reviews':>7} {'relevant':>8} {'before':>7} {'after':>7}   {'before P/R/F1':<20} after P/R/F1"
+        f"  {'topic':<16} {'encoder':<22} {'reviews':>7} {'relevant':>8} {'before':>7} {'after':>7}   {'before P/R/F1':<20} after P/R/F1"
     )
     for f in fits:
         b, a = f.before, f.after
-        print(f"  {f.topic_id:<16} {f.reviewed:>7} {f.relevant:>8} {f.threshold_before:7.3f} {f.threshold_after:7.3f}   "
+        print(f"  {f.topic_id:<16} {f.encoder:<22} {f.reviewed:>7} {f.relevant:>8} {f.threshold_before:7.3f} {f.threshold_after:7.3f}   "
               f"{b['precision']:.3f}/{b['recall']:.3f}/{b['f1']:.3f}       {a['precision']:.3f}/{a['recall']:.3f}/{a['f1']:.3f}"
               f"{'   ' + f.note if f.note else ''}")  # fmt: skip
-    changed = {
-        f.topic_id: f.threshold_after for f in fits if abs(f.threshold_after - f.threshold_before) > 5e-4
-    }
+    changed: dict[str, dict[str, float]] = {}
+    for f in fits:
+        if abs(f.threshold_after - f.threshold_before) > 5e-4:
+            changed.setdefault(f.encoder, {})[f.topic_id] = f.threshold_after
     if args.write and changed:
-        write_thresholds(args.topics, changed, matcher.model)
+        for encoder, thresholds in changed.items():
+            write_thresholds(args.topics, thresholds, encoder)
         progress(
             f"monitor: wrote thresholds to {args.topics}; `monitor rescore --dry-run` shows their effect"
         )
     print(
         json.dumps(
             {
-                "encoder": matcher.model,
+                "encoders": routing.names,
                 "fits": [f.__dict__ for f in fits],
                 "written": bool(args.write and changed),
             }
@@ -227,7 +252,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Print the evidence behind an article's matches, then its live scores against the topics in force."""
     from monitor import store
     from monitor.matching.explain import explain_stored
-    from monitor.matching.scoring import TopicMatcher
     from monitor.matching.topics import load_topics
 
     settings = settings_from(args)
@@ -237,7 +261,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if article is None:
             return fail(f"no article matches {args.article_id!r} in {args.db}", EXIT_FAILED)
         evidence = store.match_evidence(con, article["article_id"])
-        live = explain_stored(con, TopicMatcher(topics, _encoder(settings)), article)
+        live = explain_stored(con, _routing(settings, topics), article)
     print(f"{article['title'] or '(no title)'}")
     print(f"  id {article['article_id']}  {article['site_name'] or ''}  published {article['published_at']}"
           f" ({article['date_method']})  {article['word_count']} words, {article['extract_method']}, "
@@ -260,7 +284,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return EXIT_OK
     for v in live:
         mark = "flagged" if v.flagged else "not flagged"
-        print(f"  [{v.topic_id}] {mark}: score {v.score:.3f} (threshold {v.threshold:.3f}; embedding "
+        print(f"  [{v.topic_id}] {mark}: score {v.score:.3f} (threshold {v.threshold:.3f} for {v.encoder}; embedding "
               f"{v.embedding_score:.3f}); keywords: {v.keyword_rule}; language: {v.language_rule}")  # fmt: skip
         print(f"    closest exemplar: {v.exemplar}")
         print(f"    best passage (#{v.passage_seq}): {v.passage[:200]}")
@@ -270,12 +294,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_rescore(args: argparse.Namespace) -> int:
     """Recompute matches from stored embeddings, holding the writer lease (or, with --dry-run, write nothing)."""
     from monitor.matching.rescore import rescore_store
-    from monitor.matching.scoring import TopicMatcher
+    from monitor.matching.routing import load_routing
     from monitor.matching.topics import load_topics
 
     settings = settings_from(args)
     if args.dry_run:
-        return _dry_run(args, TopicMatcher(load_topics(args.topics), _encoder(settings)))
+        return _dry_run(args, load_routing(load_topics(args.topics), **settings.routing_options()))
     print(json.dumps(rescore_store(settings, alert=args.alert, progress=progress)))
     return EXIT_OK
 
@@ -288,21 +312,22 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if not args.db.exists():
         return fail(f"database not found: {args.db}", EXIT_FAILED)
-    encoder = _encoder(settings)
+    from monitor.matching.topics import load_topics
+
+    routing = _routing(settings, load_topics(settings.topics))
     with store.writer_lease(args.db, "monitor reembed", settings.db_lock_timeout_s, on_wait=progress):
         result = reembed(
             lambda: store.connect(args.db, lock_timeout_s=settings.db_lock_timeout_s),
-            encoder,
+            routing,
             settings.passage_words,
             settings.passage_overlap_words,
             batch_articles=args.batch_articles,
             progress=progress,
         )
-    print(json.dumps({"encoder": encoder.name, **result.__dict__}))
+    names = " / ".join(routing.names)
+    print(json.dumps({"encoder": names, **result.__dict__}))
     if result.articles:
-        progress(
-            f"monitor: now run `monitor rescore --db {args.db}` to score the archive with {encoder.name}"
-        )
+        progress(f"monitor: now run `monitor rescore --db {args.db}` to score the archive with {names}")
     return EXIT_OK
 
 

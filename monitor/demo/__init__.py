@@ -25,6 +25,7 @@ FEED_NAMES = {
     "world.xml": "Global Wire (sample)",
     "defense.atom": "Defense Desk (sample)",
     "gulf.xml": "Gulf Daily English (sample)",
+    "world-languages.xml": "Global Wire World Languages (sample)",
 }
 
 

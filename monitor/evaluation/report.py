@@ -8,8 +8,9 @@ language rules.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,7 +20,8 @@ from monitor.ingest.language import detect_language
 from monitor.matching.embedding import Encoder
 from monitor.matching.keywords import scoring_text
 from monitor.matching.passages import embed_documents
-from monitor.matching.scoring import ArticleText, TopicMatcher
+from monitor.matching.routing import Routing
+from monitor.matching.scoring import ArticleText
 from monitor.matching.topics import threshold_for
 from monitor.models import Topic
 
@@ -32,12 +34,15 @@ KEYWORD_RULE = re.compile(
 
 @dataclass(frozen=True)
 class ItemScores:
-    """Scores of labelled items: per topic (n x topics, ``-inf`` where a topic's language
-    rule excludes the item) and the embedding time."""
+    """Scores of labelled items: per topic (n x topics, ``-inf`` where a topic's language rule
+    excludes the item), each item's thresholds (those of the encoder it was routed to), the
+    encoder and language of each item, and the embedding time."""
 
     scores: np.ndarray
-    thresholds: np.ndarray
+    thresholds: np.ndarray  # n x topics
     embed_seconds: float
+    encoders: list[str] = field(default_factory=list)
+    languages: list[str | None] = field(default_factory=list)
 
     @property
     def best_margin(self) -> np.ndarray:
@@ -48,38 +53,48 @@ class ItemScores:
 def score_items(
     items: Sequence[LabelledItem],
     topics: Sequence[Topic],
-    encoder: Encoder,
+    encoders: Encoder | Routing,
     words: int = 180,
     overlap: int = 30,
     progress: Callable[[str], None] | None = None,
 ) -> ItemScores:
-    """Score labelled items with the scoring function ingest uses.
+    """Score labelled items exactly as ingest scores articles: routed by language, one scoring function.
 
     Args:
-        items: the labelled items.
+        items: the labelled items; each is routed by the language detected in its text, as at ingest
+            (a ``lang`` label only groups the figures, so a misdetected item is scored as ingest would).
         topics: topic profiles.
-        encoder: the configured encoder.
+        encoders: the configured routing (or one encoder for every item).
         words: passage length in words (as ingest: ``MONITOR_PASSAGE_WORDS``).
         overlap: passage overlap in words (``MONITOR_PASSAGE_OVERLAP_WORDS``).
         progress: receives a line of progress now and then.
 
     Returns:
-        Per-topic scores and the time spent embedding.
+        Per-topic scores and thresholds, per-item encoders and languages, and the time spent embedding.
     """
-    embedded = embed_documents(encoder, [(it.title, it.text) for it in items], words, overlap, progress)
-    matcher = TopicMatcher(topics, encoder, strict=False)
-    need_language = any(t.language for t in topics)
-    inputs = [
-        ArticleText(
-            scoring_text(it.title, it.text),
-            it.lang or (detect_language(it.text) if need_language else None),
+    routing = encoders if isinstance(encoders, Routing) else Routing(topics, encoders, strict=False)
+    languages = [detect_language(it.text) for it in items]
+    names = [routing.encoder_name_for(lang) for lang in languages]
+    scores = np.full((len(items), len(topics)), -np.inf)
+    thresholds = np.zeros((len(items), len(topics)))
+    seconds = 0.0
+    for name in dict.fromkeys(names):
+        index = [i for i, n in enumerate(names) if n == name]
+        group = [items[i] for i in index]
+        embedded = embed_documents(
+            routing.encoder(name), [(it.title, it.text) for it in group], words, overlap, progress
         )
-        for it in items
-    ]
-    table = matcher.score_articles(embedded.vectors, embedded.starts, inputs)
-    columns = [np.where(t.eligible, t.score, -np.inf) for t in table]
-    scores = np.stack(columns, axis=1) if columns else np.zeros((len(items), 0))
-    return ItemScores(scores, np.array([t.threshold for t in matcher.topics]), embedded.seconds)
+        seconds += embedded.seconds
+        matcher = routing.matcher(name)
+        inputs = [
+            ArticleText(scoring_text(it.title, it.text), languages[i])
+            for i, it in zip(index, group, strict=True)
+        ]
+        table = matcher.score_articles(embedded.vectors, embedded.starts, inputs)
+        for t, topic_scores in enumerate(table):
+            scores[index, t] = np.where(topic_scores.eligible, topic_scores.score, -np.inf)
+            thresholds[index, t] = topic_scores.topic.threshold
+    return ItemScores(scores, thresholds, seconds, names, languages)
 
 
 def keyword_baseline(items: Sequence[LabelledItem]) -> dict[str, float]:
@@ -118,7 +133,7 @@ def reference_baselines(
 def report(
     items: Sequence[LabelledItem],
     topics: Sequence[Topic],
-    encoder: Encoder,
+    encoders: Encoder | Routing,
     reference: str | None = None,
     progress: Callable[[str], None] | None = None,
     words: int = 180,
@@ -129,10 +144,13 @@ def report(
     Returns:
         A JSON-ready dict: ``n``, ``positives``, ``average_precision``, ``precision``,
         ``recall``, ``f1`` (at the configured thresholds), ``recall_by_topic`` (when items
-        carry a topic), ``thresholds``, ``baselines``, ``embed_seconds`` and ``items_per_s``.
+        carry a topic), ``by_language`` (when items carry ``lang``: the same figures per
+        language, with the encoder each language went to), ``thresholds`` per encoder,
+        ``baselines``, ``encoder``, ``embed_seconds`` and ``items_per_s``.
     """
+    routing = encoders if isinstance(encoders, Routing) else Routing(topics, encoders, strict=False)
     labels = np.array([it.label for it in items])
-    scored = score_items(items, topics, encoder, words, overlap, progress)
+    scored = score_items(items, topics, routing, words, overlap, progress)
     margin = scored.best_margin
     flagged = margin >= 0
     result: dict[str, object] = {"n": len(items), "positives": int(labels.sum())}
@@ -143,17 +161,50 @@ def report(
         by_topic[name] = round(float(flagged[mask].mean()), 4)
     if by_topic:
         result["recall_by_topic"] = by_topic
-    result["thresholds"] = dict(zip([t.topic_id for t in topics], map(float, scored.thresholds), strict=True))
-    missing = [t.topic_id for t in topics if threshold_for(t, encoder.name) is None]
+    if any(it.lang for it in items):
+        result["by_language"] = by_language(items, scored, labels)
+    used = list(dict.fromkeys(scored.encoders))
+    result["thresholds"] = {
+        name: dict(
+            zip(
+                [t.topic_id for t in topics], [t.threshold for t in routing.matcher(name).topics], strict=True
+            )
+        )
+        for name in used
+    }
+    missing = sorted(
+        {f"{t.topic_id} ({name})" for name in used for t in topics if threshold_for(t, name) is None}
+    )
     if missing:
         result["thresholds_note"] = (
-            f"no thresholds fitted for {encoder.name} in {missing}: the default encoder's were used"
+            f"no thresholds fitted for {', '.join(missing)}: the default encoder's were used"
         )
     baselines: dict[str, object] = {"keyword": keyword_baseline(items)}
     if reference is not None:
-        baselines.update(reference_baselines(items, encoder, reference))
+        baselines.update(reference_baselines(items, routing.primary, reference))
     result["baselines"] = baselines
-    result["encoder"] = encoder.name
+    result["encoder"] = used[0] if len(used) == 1 else used
     result["embed_seconds"] = round(scored.embed_seconds, 2)
     result["items_per_s"] = round(len(items) / scored.embed_seconds, 2) if scored.embed_seconds else None
     return result
+
+
+def by_language(
+    items: Sequence[LabelledItem], scored: ItemScores, labels: np.ndarray
+) -> dict[str, dict[str, object]]:
+    """The evaluation figures of each language's items, with the encoder they went to."""
+    margin = scored.best_margin
+    out: dict[str, dict[str, object]] = {}
+    for lang in sorted({it.lang or "?" for it in items}):
+        mask = np.array([(it.lang or "?") == lang for it in items])
+        encoders = sorted({scored.encoders[i] for i in np.flatnonzero(mask)})
+        detected = Counter(str(scored.languages[i]) for i in np.flatnonzero(mask))
+        out[lang] = {
+            "n": int(mask.sum()),
+            "positives": int(labels[mask].sum()),
+            **figures(margin[mask], margin[mask] >= 0, labels[mask]),
+            "encoder": encoders[0] if len(encoders) == 1 else encoders,
+        }
+        if set(detected) != {lang}:  # routed by what detection said, which is worth seeing
+            out[lang]["detected_as"] = dict(detected.most_common())
+    return out

@@ -16,7 +16,7 @@ from tld import get_fld
 from trafilatura.settings import Document
 
 from monitor.ingest.dates import parse_page_date, plausible_date
-from monitor.ingest.language import detect_language
+from monitor.ingest.language import detect_language, words_of
 from monitor.ingest.urls import InvalidURL, canonicalize, stable_id
 from monitor.models import Article, FetchStatus, PageFailure, PageFetch
 from monitor.stories import text_hash
@@ -42,6 +42,9 @@ DATE_PARAMS = {
 }
 # trafilatura keeps module-level caches that grow with every page (its issue #216).
 RESET_CACHES_EVERY = 500
+# trafilatura deletes zero-width joiners from text, which breaks Persian words such as سه‌شنبه
+# (written with a zero-width non-joiner). They cross the extractor as visible markers instead.
+_JOINERS = {"\u200c": "\u27ea\u27eb", "\u200d": "\u27ec\u27ed"}
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
 
@@ -118,6 +121,20 @@ def run_trafilatura(html: str, url: str | None, mode: str = "default") -> Docume
     return doc if isinstance(doc, Document) else None
 
 
+def _protect(html: str) -> str:
+    for joiner, marker in _JOINERS.items():
+        html = html.replace(joiner, marker)
+    return html
+
+
+def _restore(text: str | None) -> str | None:
+    if text is None:
+        return None
+    for joiner, marker in _JOINERS.items():
+        text = text.replace(marker, joiner)
+    return text
+
+
 def run_chain(html: str, url: str | None) -> tuple[Document | None, str, str]:
     """Run ``EXTRACTION_CHAIN`` until a method yields ``MIN_TEXT_CHARS``.
 
@@ -138,7 +155,7 @@ def run_chain(html: str, url: str | None) -> tuple[Document | None, str, str]:
 
 def extract_text(html: str, url: str | None = None) -> str:
     """The article text the project's extraction chain finds in a page ('' when none)."""
-    return run_chain(html, url)[2]
+    return _restore(run_chain(_protect(html), url)[2]) or ""
 
 
 def extract_article(page: PageFetch, now: datetime | None = None) -> Article:
@@ -162,7 +179,14 @@ def extract_article(page: PageFetch, now: datetime | None = None) -> Article:
     now = now or datetime.now(UTC)
     entry, fetch = page.entry, page.fetch
     html = decode_html(fetch.body or b"", fetch.content_type)
-    doc, method, text = run_chain(html, fetch.final_url)
+    doc, method, text = run_chain(_protect(html), fetch.final_url)
+    text = _restore(text) or ""
+    if doc is not None:
+        doc.title, doc.author, doc.sitename = (
+            _restore(doc.title),
+            _restore(doc.author),
+            _restore(doc.sitename),
+        )
     if len(text) < MIN_TEXT_CHARS:
         summary = entry.summary or ""
         if len(summary) < MIN_TEXT_CHARS:
@@ -195,7 +219,7 @@ def extract_article(page: PageFetch, now: datetime | None = None) -> Article:
         language=language,
         site_name=doc.sitename if doc is not None else None,
         text=text,
-        word_count=len(text.split()),
+        word_count=len(words_of(text)),
         extract_method=method,
         fetched_at=now,
         text_hash=text_hash(text),

@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 
 from monitor.matching.keywords import scoring_text
+from monitor.matching.routing import Routing
 from monitor.matching.scoring import ArticleText, TopicMatcher
 from monitor.store import passages as stored_passages
 
@@ -26,16 +27,18 @@ class TopicVerdict:
     exemplar: str
     passage_seq: int
     passage: str
+    encoder: str = ""  # the encoder whose vectors were scored
 
 
 def explain_stored(
-    con: duckdb.DuckDBPyConnection, matcher: TopicMatcher, article: dict[str, object]
+    con: duckdb.DuckDBPyConnection, matchers: TopicMatcher | Routing, article: dict[str, object]
 ) -> list[TopicVerdict] | str:
     """Score a stored article with the scoring function ingest uses.
 
     Args:
         con: a connection.
-        matcher: the topics in force with the configured encoder.
+        matchers: the topics in force with the configured encoder (or the routing: the matcher of the
+            encoder that embedded the article is used).
         article: the article row (``article_id``, ``title``, ``text``, ``language``).
 
     Returns:
@@ -45,9 +48,12 @@ def explain_stored(
     seqs, texts, vectors, models = stored_passages.article_vectors(con, str(article["article_id"]))
     if not seqs:
         return "no stored passages"
-    if set(models) != {matcher.model}:
-        return f"its passages were embedded with {', '.join(sorted(set(models)))}, not {matcher.model}"
-    language = article.get("language")
+    names = matchers.names if isinstance(matchers, Routing) else [matchers.model]
+    if len(set(models)) != 1 or models[0] not in names:
+        return f"its passages were embedded with {', '.join(sorted(set(models)))}, not {' or '.join(names)}"
+    matcher = matchers.matcher(models[0]) if isinstance(matchers, Routing) else matchers
+    found_language = article.get("language")
+    language = found_language if isinstance(found_language, str) else None
     text = ArticleText(scoring_text(article.get("title"), str(article["text"])), language)  # type: ignore[arg-type]
     verdicts: list[TopicVerdict] = []
     for scores, rule in zip(
@@ -55,12 +61,16 @@ def explain_stored(
     ):
         topic = scores.topic
         hits = scores.keyword_hits[0]
-        if not rule.applies:
-            keyword_rule = "no keywords: not applied"
+        if not rule.applies(language):
+            keyword_rule = (
+                f"no keywords for {language or 'unknown language'}: not applied"
+                if rule.by_language
+                else "no keywords: not applied"
+            )
         elif hits:
             keyword_rule = "named: " + ", ".join(f"{k} x{v}" for k, v in sorted(hits.items()))
         else:
-            keyword_rule = f"none of its keywords named: -{topic.keyword_penalty:g}"
+            keyword_rule = f"none of its {language + ' ' if rule.by_language and language else ''}keywords named: -{topic.keyword_penalty:g}"
         if not topic.language:
             language_rule = "any language"
         elif bool(scores.eligible[0]):
@@ -80,6 +90,7 @@ def explain_stored(
                 exemplar=topic.exemplars[int(scores.exemplar[0])],
                 passage_seq=seqs[best],
                 passage=texts[best],
+                encoder=matcher.model,
             )
         )
     return verdicts

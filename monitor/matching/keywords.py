@@ -4,13 +4,21 @@ This is the only implementation of the rule; ingest, rescore, evaluate and expla
 count keywords through it, so a keyword such as ``ایران`` or ``Иран`` scores the same
 everywhere. (DuckDB's RE2 treats only ASCII letters as word characters, which is why the
 rule is not pushed down into SQL.)
+
+Keywords may be given per language. Then the rule applies to an article only when the
+topic has keywords for the article's language (or keywords for ``any`` language): a
+Persian article is not penalised for lacking the English word "Iran".
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from monitor.ingest.language import UNSPACED_CHAR
+
+ANY_LANGUAGE = "any"
 
 
 def keyword_pattern(keywords: Sequence[str]) -> re.Pattern[str]:
@@ -19,33 +27,58 @@ def keyword_pattern(keywords: Sequence[str]) -> re.Pattern[str]:
     A keyword matches where it is not glued to other letters or digits of any script:
     ``Iran`` is found in "Iran's" and "(Iran)" but not in "Iranian" or "Iranés", and
     ``Иран`` in "Иран," but not in "Ирана" (list inflected forms as keywords of their own).
-    Longer keywords are tried first, so "Revolutionary Guards" wins over "Revolutionary Guard".
+    Keywords in scripts written without spaces (Chinese, Japanese, Thai) match anywhere:
+    ``伊朗`` in "伊朗试射". Longer keywords are tried first, so "Revolutionary Guards" wins
+    over "Revolutionary Guard".
     """
-    alternatives = "|".join(re.escape(k.lower()) for k in sorted(keywords, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    parts = []
+    for keyword in sorted(keywords, key=len, reverse=True):
+        escaped = re.escape(keyword)  # not lower(): "İran".lower() grows a combining dot; IGNORECASE folds
+        # In scripts written without spaces between words, a keyword matches inside a longer run.
+        parts.append(escaped if UNSPACED_CHAR.search(keyword) else rf"(?<!\w){escaped}(?!\w)")
+    return re.compile("|".join(parts), re.IGNORECASE)
 
 
 class KeywordRule:
     """Counts a topic's keywords in a text.
 
     Args:
-        keywords: the topic's keywords (empty: the rule never applies).
+        keywords: keywords for every language (empty: none).
+        by_language: keywords per ISO 639-1 language code.
     """
 
-    def __init__(self, keywords: Sequence[str]) -> None:
+    def __init__(
+        self, keywords: Sequence[str], by_language: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         self.keywords = tuple(keywords)
-        self._pattern = keyword_pattern(self.keywords) if self.keywords else None
+        self.by_language = {lang: tuple(words) for lang, words in (by_language or {}).items()}
+        self._patterns: dict[str | None, re.Pattern[str] | None] = {}
 
     @property
-    def applies(self) -> bool:
-        """True when the topic lists keywords, so an article naming none of them is penalised."""
-        return self._pattern is not None
+    def key(self) -> tuple[object, ...]:
+        """Identity of the rule (topics that share one count once)."""
+        return (self.keywords, tuple(sorted(self.by_language.items())))
 
-    def hits(self, text: str) -> dict[str, int]:
+    def words_for(self, language: str | None) -> tuple[str, ...]:
+        """The keywords that apply to an article in this language (empty: the rule does not apply)."""
+        if not self.by_language:
+            return self.keywords
+        return self.keywords + self.by_language.get(language or "", ())
+
+    def applies(self, language: str | None = None) -> bool:
+        """True when an article in this language naming none of the keywords is penalised."""
+        return bool(self.words_for(language))
+
+    def hits(self, text: str, language: str | None = None) -> dict[str, int]:
         """Each keyword found in the text (lower-cased as found) with its count."""
-        if self._pattern is None:
+        if language not in self._patterns:
+            words = self.words_for(language)
+            self._patterns[language] = keyword_pattern(words) if words else None
+        pattern = self._patterns[language]
+        if pattern is None:
             return {}
-        return dict(Counter(found.lower() for found in self._pattern.findall(text)))
+        # "İran".lower() is "i̇ran" (with a combining dot): drop it so every spelling counts as one keyword.
+        return dict(Counter(found.lower().replace("\u0307", "") for found in pattern.findall(text)))
 
 
 def scoring_text(title: str | None, text: str) -> str:

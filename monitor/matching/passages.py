@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.ingest.language import UNSPACED_CHAR, words_of
 from monitor.matching.embedding import Encoder
 from monitor.models import Article, Passage
 
@@ -17,8 +18,18 @@ from monitor.models import Article, Passage
 EMBED_CHUNK = 256
 
 
+def _join(tokens: Sequence[str]) -> str:
+    out: list[str] = []
+    for token in tokens:
+        # Spaces go back between words, but not between two characters of an unspaced script.
+        if out and not (UNSPACED_CHAR.match(token) and UNSPACED_CHAR.match(out[-1][-1])):
+            out.append(" ")
+        out.append(token)
+    return "".join(out)
+
+
 def split_passages(title: str | None, text: str, words: int = 180, overlap: int = 30) -> list[str]:
-    """Split an article into overlapping passages that fit the model's window.
+    """Split an article into overlapping passages that fit the model's window, in any script.
 
     The title, when present, is prefixed to the first passage so that the lead
     is read in its headline's context.
@@ -26,17 +37,18 @@ def split_passages(title: str | None, text: str, words: int = 180, overlap: int 
     Args:
         title: the article title.
         text: the article body.
-        words: passage length in words (180 words stay under 256 word pieces).
+        words: passage length in words (180 words stay under 256 word pieces); in Chinese,
+            Japanese and Thai a character counts as a word.
         overlap: words shared by consecutive passages.
 
     Returns:
         At least one passage.
     """
-    tokens = text.split()
+    tokens = words_of(text)
     step = max(words - overlap, 1)
     passages: list[str] = []
     for start in range(0, max(len(tokens), 1), step):
-        chunk = " ".join(tokens[start : start + words])
+        chunk = _join(tokens[start : start + words])
         if chunk:
             passages.append(chunk)
         if start + words >= len(tokens):

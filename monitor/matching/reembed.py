@@ -19,6 +19,7 @@ import duckdb
 from monitor import store
 from monitor.matching.embedding import Encoder
 from monitor.matching.passages import embed_passages
+from monitor.matching.routing import Routing
 from monitor.store import passages as stored_passages
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -36,7 +37,7 @@ class ReembedResult:
 
 def reembed(
     connect: Connect,
-    encoder: Encoder,
+    encoders: Encoder | Routing,
     words: int = 180,
     overlap: int = 30,
     batch_articles: int = 256,
@@ -47,7 +48,7 @@ def reembed(
 
     Args:
         connect: opens a short-lived read-write connection (the caller holds the writer lease).
-        encoder: the encoder to move the archive to.
+        encoders: the encoder to move the archive to, or a routing (each article goes to its language's encoder).
         words: passage length in words.
         overlap: passage overlap in words.
         batch_articles: articles per batch (bounds memory and the work a kill can lose).
@@ -58,15 +59,27 @@ def reembed(
         Articles and passages re-embedded, and articles still to do.
     """
     started = time.monotonic()
+    routing = encoders if isinstance(encoders, Routing) else None
+    primary = routing.primary if routing else encoders
+    assert not isinstance(primary, Routing)
+    multilingual = routing.multilingual_name if routing else None
+    languages = sorted(routing.primary_languages) if routing else ["en"]
     with connect() as con:
-        todo, _ = stored_passages.count_to_reembed(con, encoder.name)
+        todo, _ = stored_passages.count_to_reembed(con, primary.name, multilingual, languages)
     done_articles = done_passages = batches = 0
     while max_batches is None or batches < max_batches:
         with connect() as con:
-            rows = stored_passages.articles_to_reembed(con, encoder.name, batch_articles)
+            rows = stored_passages.articles_to_reembed(
+                con, primary.name, batch_articles, multilingual, languages
+            )
         if not rows:
             break
-        passages = embed_passages(encoder, rows, words, overlap)
+        passages = []
+        for name in dict.fromkeys(r[3] for r in rows):
+            encoder = routing.encoder(name) if routing else primary
+            passages += embed_passages(
+                encoder, [(a, t, x) for a, t, x, n in rows if n == name], words, overlap
+            )
         with connect() as con, store.transaction(con):
             stored_passages.replace_passages(con, [r[0] for r in rows], passages)
         batches += 1
@@ -77,9 +90,10 @@ def reembed(
             rate = done_articles / elapsed if elapsed else 0.0
             left = (todo - done_articles) / rate if rate else 0.0
             progress(
-                f"re-embedded {done_articles}/{todo} articles ({done_passages} passages) with {encoder.name}, "
+                f"re-embedded {done_articles}/{todo} articles ({done_passages} passages) with "
+                f"{' / '.join(dict.fromkeys(r[3] for r in rows))}, "
                 f"{rate:.1f} articles/s, about {left:.0f} s left"
             )
     with connect() as con:
-        remaining, _ = stored_passages.count_to_reembed(con, encoder.name)
+        remaining, _ = stored_passages.count_to_reembed(con, primary.name, multilingual, languages)
     return ReembedResult(done_articles, done_passages, remaining, round(time.monotonic() - started, 2))

@@ -20,6 +20,7 @@ from monitor.alerts.queue import queue_story_alerts
 from monitor.alerts.routing import ChannelSpec
 from monitor.config import Settings
 from monitor.matching.keywords import scoring_text
+from monitor.matching.routing import Routing, load_routing
 from monitor.matching.scoring import ArticleText, Flagged, TopicMatcher, TopicScores
 from monitor.models import Match
 from monitor.store import rescoring
@@ -38,45 +39,70 @@ class RescorePlan:
     matches: list[Match]
 
 
-def check_encoder(con: duckdb.DuckDBPyConnection, model: str) -> None:
-    """Refuse to score vectors from a different encoder than ``model``.
+Matchers = TopicMatcher | Routing
+
+
+def matcher_names(matchers: Matchers) -> list[str]:
+    """The encoders a matcher or routing scores (the primary one first)."""
+    return matchers.names if isinstance(matchers, Routing) else [matchers.model]
+
+
+def matcher_for(matchers: Matchers, model: str) -> TopicMatcher:
+    """The matcher for one encoder's vectors."""
+    return matchers.matcher(model) if isinstance(matchers, Routing) else matchers
+
+
+def check_encoder(con: duckdb.DuckDBPyConnection, model: str | Sequence[str]) -> None:
+    """Refuse to score vectors from an encoder other than the configured ones.
 
     Raises:
         EncoderMismatch: some stored passages were embedded by another encoder.
     """
-    others = {m: n for m, n in rescoring.passage_models(con).items() if m != model}
+    allowed = [model] if isinstance(model, str) else list(model)
+    others = {m: n for m, n in rescoring.passage_models(con).items() if m not in allowed}
     if others:
         found = ", ".join(f"{m} ({n} passages)" for m, n in sorted(others.items()))
+        wanted = " and ".join(allowed)
         raise EncoderMismatch(
-            f"stored passages were embedded with {found}, but the configured encoder is {model}; "
-            f"run `monitor reembed` to move the archive to {model}, or set MONITOR_EMBEDDER to the stored one"
+            f"stored passages were embedded with {found}, but the configured encoder is {wanted}; "
+            f"run `monitor reembed` to move the archive to {wanted}, or set MONITOR_EMBEDDER to the stored one"
         )
 
 
 def iter_scores(
     con: duckdb.DuckDBPyConnection,
-    matcher: TopicMatcher,
+    matchers: Matchers,
     chunk_articles: int = 20_000,
     article_ids: Sequence[str] | None = None,
-) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, list[TopicScores]]]:
+) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, list[TopicScores], str]]:
     """Score stored articles chunk by chunk with the one scoring function.
 
+    Each chunk holds one encoder's vectors and is scored by that encoder's matcher.
+
     Yields:
-        ``(article_ids, starts, seqs, scores per topic)`` per chunk.
+        ``(article_ids, starts, seqs, scores per topic, encoder name)`` per chunk.
 
     Raises:
         EncoderMismatch: the stored passages come from another encoder.
     """
-    check_encoder(con, matcher.model)
-    for ids, starts, vectors, seqs in rescoring.iter_passage_vectors(con, chunk_articles, article_ids):
+    check_encoder(con, matcher_names(matchers))
+    for ids, starts, vectors, seqs, models in rescoring.iter_passage_vectors(
+        con, chunk_articles, article_ids
+    ):
         texts = rescoring.article_texts(con, ids)
         inputs = [ArticleText(scoring_text(texts[a][0], texts[a][1]), texts[a][2]) for a in ids]
-        yield ids, starts, seqs, matcher.score_articles(vectors, starts, inputs)
+        yield (
+            ids,
+            starts,
+            seqs,
+            matcher_for(matchers, models[0]).score_articles(vectors, starts, inputs),
+            models[0],
+        )
 
 
 def score_archive(
     con: duckdb.DuckDBPyConnection,
-    matcher: TopicMatcher,
+    matchers: Matchers,
     chunk_articles: int = 20_000,
     progress: Callable[[str], None] | None = None,
 ) -> RescorePlan:
@@ -84,7 +110,7 @@ def score_archive(
 
     Args:
         con: a connection.
-        matcher: topics with exemplars embedded by the encoder of the stored passages.
+        matchers: topics with exemplars embedded by the encoder(s) of the stored passages.
         chunk_articles: articles scored per chunk (bounds memory).
         progress: receives a line per chunk.
 
@@ -94,25 +120,28 @@ def score_archive(
     Raises:
         EncoderMismatch: the stored passages come from another encoder.
     """
-    flagged: list[Flagged] = []
+    flagged: list[tuple[Flagged, str]] = []
     articles = passages = 0
-    for ids, starts, seqs, table in iter_scores(con, matcher, chunk_articles):
+    for ids, starts, seqs, table, chunk_model in iter_scores(con, matchers, chunk_articles):
         articles += len(ids)
         passages += len(seqs)
         for scores in table:
             for i in np.flatnonzero(scores.flagged):
                 seq = int(seqs[starts[i] + scores.best_seq[i]])
-                flagged.append(scores.flag(int(i), ids[i], seq))
+                flagged.append((scores.flag(int(i), ids[i], seq), chunk_model))
         if progress:
             progress(f"rescored {articles} articles ({passages} passages), {len(flagged)} matches so far")
-    text_of = rescoring.passage_texts(con, sorted({(f.article_id, f.passage_seq) for f in flagged}))
-    matches = [matcher.make_match(f, text_of[(f.article_id, f.passage_seq)]) for f in flagged]
+    text_of = rescoring.passage_texts(con, sorted({(f.article_id, f.passage_seq) for f, _ in flagged}))
+    matches = [
+        matcher_for(matchers, model).make_match(f, text_of[(f.article_id, f.passage_seq)])
+        for f, model in flagged
+    ]
     return RescorePlan(articles, passages, matches)
 
 
 def rescore(
     con: duckdb.DuckDBPyConnection,
-    matcher: TopicMatcher,
+    matchers: Matchers,
     alert: bool = False,
     chunk_articles: int = 20_000,
     progress: Callable[[str], None] | None = None,
@@ -122,7 +151,7 @@ def rescore(
 
     Args:
         con: a read-write connection (the caller holds the writer lease).
-        matcher: topics with embedded exemplars (same encoder as the stored passages).
+        matchers: a matcher, or a routing with one matcher per encoder of the stored passages.
         alert: queue alerts for articles that newly match.
         chunk_articles: articles scored per chunk (bounds memory).
         progress: receives a line per chunk.
@@ -136,8 +165,8 @@ def rescore(
         EncoderMismatch: the stored passages come from another encoder.
     """
     started = time.monotonic()
-    store.save_topics(con, matcher.topics)
-    plan = score_archive(con, matcher, chunk_articles, progress)
+    store.save_topics(con, matchers.topics)
+    plan = score_archive(con, matchers, chunk_articles, progress)
     with store.transaction(con):
         counts, added = rescoring.replace_matches(con, plan.matches)
         counts["alerts"] = (
@@ -163,15 +192,15 @@ def rescore_store(
         TopicConfigError: topics.yaml is missing or invalid.
     """
     from monitor.alerts.service import routes
-    from monitor.matching.embedding import load_encoder
-    from monitor.matching.topics import load_topics
+    from monitor.matching.topics import for_encoder, load_topics
 
-    topics = load_topics(settings.topics)
-    encoder = load_encoder(settings.embedder, settings.model_path, settings.embed_batch_size)
+    routing = load_routing(load_topics(settings.topics), strict=False, **settings.routing_options())
     with (
         store.writer_lease(settings.db, "rescore", settings.db_lock_timeout_s, on_wait=progress),
         store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con,
     ):
-        check_encoder(con, encoder.name)  # the stored vectors first: thresholds mean nothing across encoders
-        matcher = TopicMatcher(topics, encoder)
-        return rescore(con, matcher, alert=alert, progress=progress, routes=routes(settings, matcher.topics))
+        check_encoder(con, routing.names)  # the stored vectors first: thresholds mean nothing across encoders
+        routing.strict = True
+        for name in {m for m in rescoring.passage_models(con)}:
+            for_encoder(routing.topics_in_force, name)  # raises TopicConfigError for a missing threshold
+        return rescore(con, routing, alert=alert, progress=progress, routes=routes(settings, routing.topics))

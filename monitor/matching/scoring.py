@@ -123,7 +123,7 @@ class TopicMatcher:
         self.model = encoder.name
         self.exemplar_vectors = [encoder.encode_queries(t.exemplars) for t in self.topics]
         self.negative_vectors = [encoder.encode_queries(t.negatives) for t in self.topics]
-        self.keyword_rules = [KeywordRule(t.keywords) for t in self.topics]
+        self.keyword_rules = [KeywordRule(t.keywords, dict(t.keywords_by_language)) for t in self.topics]
 
     def passage_scores(self, vectors: np.ndarray, starts: np.ndarray) -> list[PassageScores]:
         """Embedding scores of many articles at once, one :class:`PassageScores` per topic.
@@ -174,16 +174,18 @@ class TopicMatcher:
         """
         per_topic = self.passage_scores(vectors, starts)
         out: list[TopicScores] = []
-        hits_cache: dict[tuple[str, ...], list[dict[str, int]]] = {}
+        hits_cache: dict[tuple[object, ...], list[dict[str, int]]] = {}
         for topic, rule, scores in zip(self.topics, self.keyword_rules, per_topic, strict=True):
-            if rule.keywords not in hits_cache:  # topics often share one keyword list
-                hits_cache[rule.keywords] = [rule.hits(a.text) for a in articles]
-            hits = hits_cache[rule.keywords]
+            if rule.key not in hits_cache:  # topics often share one keyword list
+                hits_cache[rule.key] = [rule.hits(a.text, a.language) for a in articles]
+            hits = hits_cache[rule.key]
             embedding = scores.score.astype(np.float64)
-            final = embedding
-            if rule.applies:
-                named = np.fromiter((bool(h) for h in hits), dtype=bool, count=len(articles))
-                final = np.where(named, embedding, embedding - topic.keyword_penalty)
+            applies = np.fromiter(
+                (rule.applies(a.language) for a in articles), dtype=bool, count=len(articles)
+            )
+            named = np.fromiter((bool(h) for h in hits), dtype=bool, count=len(articles))
+            # The penalty falls only where the topic has keywords for the article's language.
+            final = np.where(applies & ~named, embedding - topic.keyword_penalty, embedding)
             eligible = np.fromiter(
                 (language_allows(topic, a.language) for a in articles), dtype=bool, count=len(articles)
             )

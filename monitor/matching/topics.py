@@ -88,6 +88,7 @@ def _parse_topic(item: Any, where: str, base: Path) -> Topic:
     penalty = item.get("keyword_penalty", 0.15)
     if isinstance(penalty, bool) or not isinstance(penalty, int | float) or not 0 <= penalty <= 2:
         raise TopicConfigError(f"{where}: 'keyword_penalty' must be a number between 0 and 2")
+    keywords_any, keywords_by_language = _keywords(item.get("keywords", []), where)
     language = item.get("language")
     if language is not None and (not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}", language)):
         raise TopicConfigError(f"{where}: 'language' must be an ISO 639 code such as 'en'")
@@ -98,7 +99,8 @@ def _parse_topic(item: Any, where: str, base: Path) -> Topic:
         exemplars=tuple(exemplars),
         negatives=tuple(_strings(item.get("negatives", []), "negatives", where)),
         threshold=float(threshold),
-        keywords=tuple(_strings(item.get("keywords", []), "keywords", where)),
+        keywords=tuple(keywords_any),
+        keywords_by_language=keywords_by_language,
         keyword_penalty=float(penalty),
         language=language,
         thresholds=_thresholds(item.get("thresholds", {}), where),
@@ -106,6 +108,24 @@ def _parse_topic(item: Any, where: str, base: Path) -> Topic:
         alert_budget=_budget(item.get("alert_budget"), where),
         alerts=tuple(_channels(item.get("alerts", []), where)),
     )
+
+
+def _keywords(value: Any, where: str) -> tuple[list[str], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """``keywords``: a list (every language), or ``{language: [...], any: [...]}``."""
+    if isinstance(value, list):
+        return _strings(value, "keywords", where), ()
+    if not isinstance(value, Mapping):
+        raise TopicConfigError(f"{where}: 'keywords' must be a list, or a mapping of language codes to lists")
+    any_language: list[str] = []
+    per_language: list[tuple[str, tuple[str, ...]]] = []
+    for lang, words in value.items():
+        if lang == "any":
+            any_language = _strings(words, "keywords.any", where)
+        elif isinstance(lang, str) and re.fullmatch(r"[a-z]{2,3}", lang):
+            per_language.append((lang, tuple(_strings(words, f"keywords.{lang}", where))))
+        else:
+            raise TopicConfigError(f"{where}: keywords: {lang!r} is not an ISO 639 language code (or 'any')")
+    return any_language, tuple(sorted(per_language))
 
 
 def _thresholds(value: Any, where: str) -> tuple[tuple[str, float], ...]:

@@ -12,8 +12,7 @@ from monitor import store
 from monitor.alerts.delivery import DeliveryReport
 from monitor.config import Settings
 from monitor.ingest.feedlist import FeedList, load_feeds
-from monitor.matching.embedding import Encoder, load_encoder
-from monitor.matching.scoring import TopicMatcher
+from monitor.matching.routing import Routing, load_routing
 from monitor.matching.topics import load_topics
 from monitor.models import (
     Entry,
@@ -45,7 +44,7 @@ class Stages:
     poll: Callable[[Settings, list[Feed], dict[str, FeedState], NetworkSession], list[FeedPoll]] = poll
     record: Callable[[Settings, str, list[FeedPoll], dict[str, FeedState]], list[Entry]] = record
     download: Callable[[Settings, Sequence[Entry], NetworkSession], Downloaded] = download
-    process: Callable[[Settings, str, Downloaded, Encoder, TopicMatcher], BatchResult] = process
+    process: Callable[[Settings, str, Downloaded, Routing], BatchResult] = process
     deliver: Callable[[Settings, list[Topic]], DeliveryReport] = deliver
     finish: Callable[[Settings, RunSummary, str, str | None], None] = finish
     snapshot: Callable[[Settings, RunSummary], Snapshot | None] = snapshot
@@ -217,12 +216,11 @@ def _poll_and_process(
         counts["entries_seen"], len(todo),
     )  # fmt: skip
     if todo:
-        encoder = load_encoder(settings.embedder, settings.model_path, settings.embed_batch_size)
-        matcher = TopicMatcher(topics, encoder)
-        if [t.threshold for t in matcher.topics] != [t.threshold for t in topics]:
-            # The topics table records the thresholds in force: those fitted for this encoder.
+        routing = load_routing(topics, **settings.routing_options())
+        if [t.threshold for t in routing.topics] != [t.threshold for t in topics]:
+            # The topics table records the thresholds in force: those fitted for the primary encoder.
             with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
-                store.save_topics(con, matcher.topics)
+                store.save_topics(con, routing.topics)
         work = batches(todo, settings.batch_size)
         # Batch N+1 downloads while batch N is extracted, embedded and stored.
         ahead = submit(stages.download, settings, work[0], session)
@@ -232,7 +230,7 @@ def _poll_and_process(
             summary.add(seconds={"fetch_s": downloaded.seconds, "fetch_wait_s": clock() - t0})
             if number < len(work):
                 ahead = submit(stages.download, settings, work[number], session)
-            result = stages.process(settings, summary.run_id, downloaded, encoder, matcher)
+            result = stages.process(settings, summary.run_id, downloaded, routing)
             summary.add(result.counts, result.seconds)
             log.info(
                 "batch %d/%d: %d pages, %d failed, %d articles stored, %d new matches",

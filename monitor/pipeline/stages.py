@@ -15,9 +15,7 @@ from monitor.config import Settings
 from monitor.ingest.extraction import extract_batch
 from monitor.ingest.feedlist import FeedList
 from monitor.ingest.schedule import plan_next_poll
-from monitor.matching.embedding import Encoder
-from monitor.matching.passages import embed_articles
-from monitor.matching.scoring import TopicMatcher
+from monitor.matching.routing import Routing
 from monitor.models import (
     Article,
     Entry,
@@ -100,10 +98,11 @@ def download(settings: Settings, entries: Sequence[Entry], session: NetworkSessi
     return Downloaded(pages, failures, time.monotonic() - started)
 
 
-def process(
-    settings: Settings, run_id: str, batch: Downloaded, encoder: Encoder, matcher: TopicMatcher
-) -> BatchResult:
+def process(settings: Settings, run_id: str, batch: Downloaded, routing: Routing) -> BatchResult:
     """Extract, embed and match one downloaded batch, then store it in one transaction.
+
+    Each article is embedded by the encoder its language routes to, and scored by that
+    encoder's matcher.
 
     A write that finds the database held by another process keeps the batch and tries
     again (``STORE_ATTEMPTS`` times, each waiting up to the lock timeout); only then does it
@@ -120,15 +119,18 @@ def process(
     t0 = clock()
     articles, extract_failures = extract_batch(batch.pages)
     t1 = clock()
-    stored = _StoredVectors(settings, encoder.name)
-    passages = embed_articles(
-        encoder, articles, settings.passage_words, settings.passage_overlap_words, stored
+    found: set[str] = set()
+    passages = routing.embed(
+        articles,
+        settings.passage_words,
+        settings.passage_overlap_words,
+        lambda model: _StoredVectors(settings, model, found),
     )
     t2 = clock()
-    matches = matcher.match(articles, passages)
+    matches = routing.match(articles, passages)
     t3 = clock()
     failures = [*batch.failures, *extract_failures]
-    routes = alert_service.routes(settings, matcher.topics)
+    routes = alert_service.routes(settings, routing.topics)
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
             with _connect(settings) as con:
@@ -141,7 +143,7 @@ def process(
                 "batch kept in memory, writing again (attempt %d of %d): %s", attempt + 1, STORE_ATTEMPTS, exc
             )
     counts = {
-        "passages_reused": sum(1 for p in passages if p.text_hash in stored.found),
+        "passages_reused": sum(1 for p in passages if p.text_hash in found),
         "pages_fetched": len(batch.pages),
         "pages_failed": len(failures),
         "articles_stored": saved["articles"],
@@ -156,13 +158,19 @@ def process(
 class _StoredVectors:
     """Stored vectors of identical passages, looked up in a short read; remembers what it found."""
 
-    def __init__(self, settings: Settings, model: str) -> None:
+    def __init__(self, settings: Settings, model: str, found: set[str]) -> None:
         self.settings, self.model = settings, model
-        self.found: set[str] = set()
+        self.found = found
 
     def __call__(self, hashes: Sequence[str]) -> dict[str, Any]:
-        with _connect(self.settings) as con:
-            vectors = stored_vectors(con, self.model, hashes)
+        try:
+            # No waiting on a held lock: the write below waits; this only saves encoder time.
+            with store.connect(self.settings.db, lock_timeout_s=0.0) as con:
+                vectors = stored_vectors(con, self.model, hashes)
+        except store.DatabaseBusy as exc:
+            # A held database means embedding these too, never losing the batch.
+            logger.warning("stored vectors not looked up, embedding every passage: %s", exc)
+            return {}
         self.found |= set(vectors)
         return vectors
 

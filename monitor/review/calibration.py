@@ -4,7 +4,9 @@ Reviewed pairs are scored again with the one scoring function (so the fit is for
 topics and encoder in force, not for the scores of the day they were reviewed). Each
 topic's threshold is then chosen on its own reviewed items, for the best F1 (or the most
 recall at a target precision), and precision and recall on those items are reported at
-the old and the new threshold.
+the old and the new threshold. Thresholds belong to an encoder, so a routing's encoders are
+fitted apart: English verdicts move the English encoder's thresholds, verdicts on coverage
+in other languages the multilingual encoder's.
 
 Reviews are mostly of flagged items; to let a threshold move down, review missed stories
 too (``monitor review ID --topic T --relevant`` works on any stored article).
@@ -20,8 +22,7 @@ import numpy as np
 
 from monitor.evaluation.calibrate import choose_thresholds
 from monitor.evaluation.metrics import prf
-from monitor.matching.rescore import iter_scores
-from monitor.matching.scoring import TopicMatcher
+from monitor.matching.rescore import Matchers, iter_scores, matcher_for, matcher_names
 from monitor.store import reviews
 
 MIN_REVIEWS = 4  # fewer verdicts than this say too little to move a threshold
@@ -29,7 +30,7 @@ MIN_REVIEWS = 4  # fewer verdicts than this say too little to move a threshold
 
 @dataclass(frozen=True)
 class TopicFit:
-    """One topic's threshold before and after fitting to its verdicts."""
+    """One topic's threshold for one encoder, before and after fitting to its verdicts."""
 
     topic_id: str
     reviewed: int
@@ -39,21 +40,22 @@ class TopicFit:
     before: dict[str, float]  # precision, recall, f1 on the reviewed items
     after: dict[str, float]
     note: str = ""
+    encoder: str = ""
 
 
 def reviewed_scores(
-    con: duckdb.DuckDBPyConnection, matcher: TopicMatcher
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Current scores and labels of every reviewed pair, per topic: ``{topic_id: (scores, labels)}``.
+    con: duckdb.DuckDBPyConnection, matchers: Matchers
+) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """Current scores and labels of every reviewed pair: ``{(topic_id, encoder): (scores, labels)}``.
 
     A pair whose topic's language rule now excludes its article scores ``-inf``.
     """
     verdicts = reviews.latest_reviews(con)
     wanted = sorted({article for article, _ in verdicts})
-    by_topic: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
+    by_key: dict[tuple[str, str], tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
     if not wanted:
         return {}
-    for ids, _, _, table in iter_scores(con, matcher, article_ids=wanted):
+    for ids, _, _, table, model in iter_scores(con, matchers, article_ids=wanted):
         for scores in table:
             topic_id = scores.topic.topic_id
             for i, article_id in enumerate(ids):
@@ -61,47 +63,52 @@ def reviewed_scores(
                 if verdict is None:
                     continue
                 score = float(scores.score[i]) if scores.eligible[i] else float("-inf")
-                by_topic[topic_id][0].append(score)
-                by_topic[topic_id][1].append(1 if verdict == "relevant" else 0)
-    return {t: (np.array(s, dtype=np.float64), np.array(y, dtype=np.int64)) for t, (s, y) in by_topic.items()}
+                by_key[(topic_id, model)][0].append(score)
+                by_key[(topic_id, model)][1].append(1 if verdict == "relevant" else 0)
+    return {k: (np.array(s, dtype=np.float64), np.array(y, dtype=np.int64)) for k, (s, y) in by_key.items()}
 
 
 def fit_from_reviews(
-    con: duckdb.DuckDBPyConnection, matcher: TopicMatcher, target_precision: float | None = None
+    con: duckdb.DuckDBPyConnection, matchers: Matchers, target_precision: float | None = None
 ) -> list[TopicFit]:
-    """Choose each topic's threshold on its reviewed items.
+    """Choose each topic's threshold, per encoder, on its reviewed items.
+
+    Args:
+        con: a connection.
+        matchers: the topics in force with the configured encoder, or the routing.
+        target_precision: maximise recall at this precision instead of F1.
 
     Returns:
-        One fit per topic in force (a topic with fewer than ``MIN_REVIEWS`` verdicts keeps its threshold).
+        One fit per topic in force for the primary encoder, and one per topic for each other
+        encoder that embedded reviewed articles (a pair with fewer than ``MIN_REVIEWS``
+        verdicts keeps its threshold).
     """
-    scored = reviewed_scores(con, matcher)
+    scored = reviewed_scores(con, matchers)
+    names = matcher_names(matchers)
+    used = [names[0], *(n for n in names[1:] if any(model == n for _, model in scored))]
     fits: list[TopicFit] = []
-    for topic in matcher.topics:
-        scores, labels = scored.get(topic.topic_id, (np.zeros(0), np.zeros(0, dtype=np.int64)))
-        before = (
-            prf(scores >= topic.threshold, labels)
-            if len(scores)
-            else {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-        )
-        one_kind = int(labels.sum()) in (0, len(labels))
-        if len(scores) < MIN_REVIEWS or (one_kind and len(scores) < 2 * MIN_REVIEWS):
-            note = f"kept: {len(scores)} verdicts, need at least {MIN_REVIEWS} with both kinds"
-            fits.append(
-                TopicFit(
-                    topic.topic_id,
-                    len(scores),
-                    int(labels.sum()),
-                    topic.threshold,
-                    topic.threshold,
-                    before,
-                    before,
-                    note,
-                )
-            )
-            continue
-        chosen = float(choose_thresholds(scores[:, None], labels, [topic.threshold], target_precision)[0])
-        after = prf(scores >= chosen, labels)
-        fits.append(
-            TopicFit(topic.topic_id, len(scores), int(labels.sum()), topic.threshold, chosen, before, after)
-        )
+    for model in used:
+        for topic in matcher_for(matchers, model).topics:
+            scores, labels = scored.get((topic.topic_id, model), (np.zeros(0), np.zeros(0, dtype=np.int64)))
+            fits.append(_fit(topic.topic_id, model, topic.threshold, scores, labels, target_precision))
     return fits
+
+
+def _fit(
+    topic_id: str,
+    model: str,
+    threshold: float,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    target_precision: float | None,
+) -> TopicFit:
+    before = prf(scores >= threshold, labels) if len(scores) else {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    one_kind = int(labels.sum()) in (0, len(labels))
+    if len(scores) < MIN_REVIEWS or (one_kind and len(scores) < 2 * MIN_REVIEWS):
+        note = f"kept: {len(scores)} verdicts, need at least {MIN_REVIEWS} with both kinds"
+        return TopicFit(
+            topic_id, len(scores), int(labels.sum()), threshold, threshold, before, before, note, model
+        )
+    chosen = float(choose_thresholds(scores[:, None], labels, [threshold], target_precision)[0])
+    after = prf(scores >= chosen, labels)
+    return TopicFit(topic_id, len(scores), int(labels.sum()), threshold, chosen, before, after, "", model)

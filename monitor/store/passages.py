@@ -56,35 +56,55 @@ def replace_passages(
     return insert_passages(con, passages)
 
 
+_TARGET = """
+    CASE WHEN $multilingual IS NULL OR a.language IS NULL OR list_contains($primary_languages::VARCHAR[], a.language)
+         THEN $primary ELSE $multilingual END
+"""
+
+
 def articles_to_reembed(
-    con: duckdb.DuckDBPyConnection, model: str, limit: int
-) -> list[tuple[str, str | None, str]]:
-    """The next articles whose passages are missing or come from another encoder than ``model``.
+    con: duckdb.DuckDBPyConnection,
+    primary: str,
+    limit: int,
+    multilingual: str | None = None,
+    primary_languages: Sequence[str] = ("en",),
+) -> list[tuple[str, str | None, str, str]]:
+    """The next articles whose passages are missing or come from another encoder than their language's.
 
     Returns:
-        Up to ``limit`` ``(article_id, title, text)`` rows in id order.
+        Up to ``limit`` ``(article_id, title, text, target encoder)`` rows in id order.
     """
     return con.execute(
-        """
-        SELECT a.article_id, a.title, a.text FROM articles a
-        WHERE EXISTS (SELECT 1 FROM passages p WHERE p.article_id = a.article_id AND p.model <> $model)
+        f"""
+        SELECT a.article_id, a.title, a.text, {_TARGET} AS target FROM articles a
+        WHERE EXISTS (SELECT 1 FROM passages p WHERE p.article_id = a.article_id AND p.model <> {_TARGET})
            OR NOT EXISTS (SELECT 1 FROM passages p WHERE p.article_id = a.article_id)
         ORDER BY a.article_id
         LIMIT $limit
         """,
-        {"model": model, "limit": limit},
+        {
+            "primary": primary,
+            "multilingual": multilingual,
+            "primary_languages": list(primary_languages),
+            "limit": limit,
+        },
     ).fetchall()
 
 
-def count_to_reembed(con: duckdb.DuckDBPyConnection, model: str) -> tuple[int, int]:
-    """``(articles still to re-embed for model, articles in all)``."""
+def count_to_reembed(
+    con: duckdb.DuckDBPyConnection,
+    primary: str,
+    multilingual: str | None = None,
+    primary_languages: Sequence[str] = ("en",),
+) -> tuple[int, int]:
+    """``(articles still to re-embed, articles in all)``."""
     row = con.execute(
-        """
+        f"""
         SELECT count(*) FILTER (WHERE NOT coalesce(done, false)), count(*) FROM (
-            SELECT a.article_id, bool_and(p.model = $model) AS done
-            FROM articles a LEFT JOIN passages p USING (article_id) GROUP BY a.article_id)
+            SELECT a.article_id, bool_and(p.model = {_TARGET}) AS done
+            FROM articles a LEFT JOIN passages p USING (article_id) GROUP BY a.article_id, a.language)
         """,
-        {"model": model},
+        {"primary": primary, "multilingual": multilingual, "primary_languages": list(primary_languages)},
     ).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import duckdb
@@ -16,7 +17,7 @@ from monitor.store.matches import matches_table
 
 def iter_passage_vectors(
     con: duckdb.DuckDBPyConnection, chunk_articles: int = 20_000, article_ids: Sequence[str] | None = None
-) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[str]]]:
     """Stream stored passage vectors, a chunk of whole articles at a time.
 
     Args:
@@ -25,8 +26,9 @@ def iter_passage_vectors(
         article_ids: only these articles (default: all).
 
     Yields:
-        ``(article_ids, starts, vectors, seqs)``: the chunk's article ids, the index of
-        each article's first passage, the unit vectors ``(n, dim)`` and each passage's seq.
+        ``(article_ids, starts, vectors, seqs, models)``: the chunk's article ids, the index of
+        each article's first passage, the unit vectors ``(n, dim)``, each passage's seq, and
+        the encoder of each article's passages. A chunk holds one encoder's vectors only.
     """
     # One ordered scan, read in record batches; an article cut by a batch boundary is
     # carried over to the next chunk so that every chunk holds whole articles. The scan runs
@@ -34,8 +36,8 @@ def iter_passage_vectors(
     # the stream early without an error.
     cursor = con.cursor()
     reader = cursor.execute(
-        "SELECT article_id, seq, embedding FROM passages "
-        "WHERE $ids IS NULL OR list_contains($ids::VARCHAR[], article_id) ORDER BY article_id, seq",
+        "SELECT article_id, seq, embedding, model FROM passages "
+        "WHERE $ids IS NULL OR list_contains($ids::VARCHAR[], article_id) ORDER BY model, article_id, seq",
         {"ids": None if article_ids is None else list(article_ids)},
     ).fetch_record_batch(chunk_articles * 4)
     carry: pa.Table | None = None
@@ -44,16 +46,29 @@ def iter_passage_vectors(
         if carry is not None:
             table = pa.concat_tables([carry, table])
         owners = table.column("article_id").to_numpy(zero_copy_only=False)
+        models = table.column("model").to_numpy(zero_copy_only=False)
+        # Cut before the last article (it may continue in the next batch), and where the encoder changes.
         different = np.flatnonzero(owners != owners[-1])
         last_start = int(different[-1] + 1) if len(different) else 0
         carry = table.slice(last_start)
-        if last_start:
-            yield _chunk(table.slice(0, last_start))
+        head = table.slice(0, last_start)
+        for part in _by_model(head, models[:last_start]):
+            yield _chunk(part)
     if carry is not None and carry.num_rows:
-        yield _chunk(carry)
+        for part in _by_model(carry, carry.column("model").to_numpy(zero_copy_only=False)):
+            yield _chunk(part)
 
 
-def _chunk(table: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+def _by_model(table: pa.Table, models: np.ndarray) -> Iterator[pa.Table]:
+    """Split rows ordered by model into one table per model."""
+    if not table.num_rows:
+        return
+    cuts = [0, *(np.flatnonzero(models[1:] != models[:-1]) + 1).tolist(), table.num_rows]
+    for a, b in itertools.pairwise(cuts):
+        yield table.slice(a, b - a)
+
+
+def _chunk(table: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[str]]:
     owners = table.column("article_id").to_numpy(zero_copy_only=False)
     embedding = table.column("embedding").combine_chunks()
     lengths = pc.list_value_length(embedding)
@@ -63,7 +78,14 @@ def _chunk(table: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarr
     values = embedding.flatten().to_numpy(zero_copy_only=False)
     vectors = np.asarray(values, dtype=np.float32).reshape(-1, dim)
     boundaries = np.flatnonzero(np.append(True, owners[1:] != owners[:-1]))
-    return [str(x) for x in owners[boundaries]], boundaries, vectors, table.column("seq").to_numpy()
+    models = table.column("model").to_numpy(zero_copy_only=False)
+    return (
+        [str(x) for x in owners[boundaries]],
+        boundaries,
+        vectors,
+        table.column("seq").to_numpy(),
+        [str(m) for m in models[boundaries]],
+    )
 
 
 def passage_models(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

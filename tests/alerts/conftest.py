@@ -18,16 +18,26 @@ from tests.rows import FEED, TOPIC, article, match, passages, start_run
 
 
 class Clock:
-    """A clock that starts a moment from now (after whatever the test queues) and moves only when told."""
+    """A clock that starts when first read (after whatever the test queued) and moves only when told.
+
+    Starting at first use, not at creation, keeps rows queued on a slow machine from lying in its future.
+    """
 
     def __init__(self) -> None:
-        self.now = store.now_utc() + timedelta(seconds=5)
+        self._start: datetime | None = None
+        self._offset = timedelta()
+
+    @property
+    def now(self) -> datetime:
+        if self._start is None:
+            self._start = store.now_utc() + timedelta(seconds=1)
+        return self._start + self._offset
 
     def __call__(self) -> datetime:
         return self.now
 
     def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+        self._offset += timedelta(seconds=seconds)
 
 
 @pytest.fixture

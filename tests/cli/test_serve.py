@@ -13,6 +13,7 @@ import pytest
 
 from tests.cli.test_cli import MONITOR, _env
 from tests.conftest import REPO
+from tests.rows import SAMPLE_ARTICLES
 
 pytestmark = pytest.mark.slow
 
@@ -60,5 +61,5 @@ def test_serve_runs_ingest_on_schedule_and_stops_cleanly_on_sigint(tmp_path: Pat
             "FROM articles a"
         ).fetchone()
         statuses = {r[0] for r in con.execute("SELECT status FROM runs").fetchall()}
-    assert articles == with_passages == 14  # whole batches only
+    assert articles == with_passages == SAMPLE_ARTICLES  # whole batches only
     assert "completed" in statuses and "running" not in statuses

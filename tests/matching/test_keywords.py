@@ -34,8 +34,8 @@ def test_counts_every_occurrence_and_prefers_the_longest_keyword() -> None:
 
 def test_a_rule_without_keywords_never_applies() -> None:
     empty = KeywordRule([])
-    assert not empty.applies and empty.hits("Iran") == {}
-    assert RULE.applies
+    assert not empty.applies() and empty.hits("Iran") == {}
+    assert RULE.applies() and RULE.applies("fa")  # a plain list applies to every language
 
 
 def test_keywords_are_escaped_not_read_as_patterns() -> None:
@@ -58,3 +58,20 @@ def test_duckdb_re2_word_boundaries_miss_non_ascii_keywords_python_does_not(text
         re2 = con.execute("SELECT regexp_matches(?, ?)", [text, rf"(?i)\b{keyword}\b"]).fetchone()[0]
     assert re2 is False
     assert keyword_pattern([keyword]).search(text)
+
+
+def test_keywords_per_language_apply_only_to_articles_in_that_language() -> None:
+    rule = KeywordRule([], {"en": ["Iran", "Tehran"], "fa": ["ایران", "تهران"]})
+    assert rule.applies("en") and rule.applies("fa")
+    assert not rule.applies("de") and not rule.applies(None)  # no German keywords: no penalty either
+    assert rule.hits("Iran said; ایران گفت", "en") == {"iran": 1}
+    assert rule.hits("Iran said; ایران گفت", "fa") == {"ایران": 1}
+    assert rule.hits("Iran said", "de") == {}
+    both = KeywordRule(["IRGC"], {"ru": ["Иран"]})
+    assert both.words_for("ru") == ("IRGC", "Иран") and both.applies("tr")
+
+
+def test_chinese_keywords_match_inside_unspaced_text() -> None:
+    rule = KeywordRule([], {"zh": ["伊朗", "德黑兰"]})
+    assert rule.hits("伊朗周五试射导弹，德黑兰称", "zh") == {"伊朗": 1, "德黑兰": 1}
+    assert KeywordRule(["Iran"]).hits("伊朗Iran导弹") == {}  # a Latin keyword still needs word edges

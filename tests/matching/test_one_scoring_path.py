@@ -19,7 +19,6 @@ from monitor.evaluation.labels import LabelledItem
 from monitor.evaluation.report import score_items
 from monitor.matching.embedding import Encoder
 from monitor.matching.rescore import score_archive
-from monitor.matching.scoring import TopicMatcher
 from monitor.matching.topics import load_topics
 from tests.conftest import REPO
 from tests.servers import ScriptedServer
@@ -34,7 +33,9 @@ TOPICS = {
             "id": "iran-any-language",
             "name": "Iran, named in any script",
             "description": "Iran's missiles and the nuclear talks.",
-            "threshold": -1.0,  # flag everything eligible, so every score is stored and compared
+            # flag everything eligible, with either encoder, so every score is stored and compared
+            "threshold": -1.0,
+            "thresholds": {"multilingual-e5-small": -1.0},
             "keywords": ["Iran", "Tehran", "Иран", "Тегеран", "ایران", "تهران"],
             "exemplars": [
                 "Iran test-fired a new medium-range ballistic missile, state media said.",
@@ -47,6 +48,7 @@ TOPICS = {
             "name": "Missile coverage in Russian",
             "description": "A topic restricted to one language.",
             "threshold": -1.0,
+            "thresholds": {"multilingual-e5-small": -1.0},
             "language": "ru",
             "exemplars": ["Iran test-fired a new ballistic missile."],
         },
@@ -83,8 +85,9 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) ->
 
 
 def test_ingest_rescore_and_evaluate_give_identical_scores(
-    ingested: tuple[Path, Path], encoder: Encoder
+    ingested: tuple[Path, Path], encoder: Encoder, route
 ) -> None:
+    """The Persian article goes to the multilingual encoder at ingest, rescore and evaluate alike."""
     db, topics_file = ingested
     topics = load_topics(topics_file)
     with duckdb.connect(str(db), read_only=True) as con:
@@ -102,11 +105,16 @@ def test_ingest_rescore_and_evaluate_give_identical_scores(
     assert sorted(languages.values()) == ["en", "en", "fa", "ru"]
 
     with store.connect(db, read_only=True) as con:
-        plan = score_archive(con, TopicMatcher(topics, encoder))
+        models = dict(con.execute("SELECT DISTINCT article_id, model FROM passages").fetchall())
+        routing = route(topics, encoder)
+        plan = score_archive(con, routing)
     at_rescore = {(m.article_id, m.topic_id): m for m in plan.matches}
 
     items = [LabelledItem(a, title, text, 0, lang=lang) for a, title, text, lang in stored]
-    evaluated = score_items(items, topics, encoder)
+    evaluated = score_items(items, topics, routing)
+    non_english = {models[a] for a, lang in languages.items() if lang != "en"}
+    assert non_english == {"multilingual-e5-small"}
+    assert {models[a] for a, lang in languages.items() if lang == "en"} == {encoder.name}
 
     # The language rule: the Russian-only topic flags the Russian article and nothing else, everywhere.
     ru = next(a for a, lang in languages.items() if lang == "ru")

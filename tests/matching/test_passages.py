@@ -82,3 +82,30 @@ def test_identical_passages_are_embedded_once_and_stored_vectors_are_reused(enco
     assert np.allclose(again[0].vector, fresh[0].vector) and np.allclose(
         again[2].vector, fresh[2].vector, atol=1e-5
     )
+
+
+@given(
+    chars=st.lists(
+        st.sampled_from([*"伊朗试射导弹。，新型", "Iran", "IRGC", "123"]), min_size=0, max_size=700
+    ),
+    size=st.integers(min_value=20, max_value=200),
+)
+def test_unspaced_scripts_split_by_characters_within_the_window(chars: list[str], size: int) -> None:
+    from monitor.matching.passages import words_of
+
+    text = "".join(chars)
+    tokens = words_of(text)
+    passages = split_passages(None, text, size, 10)
+    assert all(len(words_of(p)) <= size for p in passages)
+    if tokens:
+        assert words_of(passages[0]) == tokens[: len(words_of(passages[0]))]
+        assert words_of(passages[-1]) == tokens[len(tokens) - len(words_of(passages[-1])) :]
+        assert sum(len(words_of(p)) for p in passages) >= len(tokens)
+
+
+def test_chinese_text_becomes_several_passages_and_english_spacing_is_kept() -> None:
+    zh = "伊朗周五试射了一枚新型中程弹道导弹，国家电视台报道称。" * 20
+    passages = split_passages(None, zh, 180, 30)
+    assert len(passages) == 4 and max(len(p) for p in passages) <= 180
+    assert " " not in passages[0]
+    assert split_passages(None, "伊朗 IRGC 发射 missile。") == ["伊朗 IRGC 发射 missile 。"]

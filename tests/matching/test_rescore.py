@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -16,7 +15,8 @@ from monitor.matching.reembed import reembed
 from monitor.matching.rescore import EncoderMismatch, rescore, score_archive
 from monitor.matching.scoring import TopicMatcher
 from monitor.matching.topics import load_topics
-from tests.conftest import REPO
+from tests.conftest import REPO, at_threshold
+from tests.rows import SAMPLE_ARTICLES
 
 pytestmark = pytest.mark.slow
 
@@ -37,17 +37,19 @@ def match_rows(db: Path) -> dict[tuple[str, str], tuple]:
     return {(r[0], r[1]): r[2:] for r in rows}
 
 
-def test_rescore_with_unchanged_topics_reproduces_ingest(db: Path, encoder: Encoder) -> None:
+def test_rescore_with_unchanged_topics_reproduces_ingest(db: Path, encoder: Encoder, route) -> None:
     before = match_rows(db)
-    matcher = TopicMatcher(load_topics(REPO / "topics.yaml"), encoder)
+    matcher = route(load_topics(REPO / "topics.yaml"), encoder)
     with store.connect(db) as con:
         summary = rescore(con, matcher)
     assert summary["added"] == summary["removed"] == 0
-    assert summary["articles"] == 14 and summary["matches"] == len(before)
+    assert summary["articles"] == SAMPLE_ARTICLES and summary["matches"] == len(before)
     assert match_rows(db) == before
 
 
-def test_rescore_follows_threshold_changes_and_keeps_reviewed_matches(db: Path, encoder: Encoder) -> None:
+def test_rescore_follows_threshold_changes_and_keeps_reviewed_matches(
+    db: Path, encoder: Encoder, route
+) -> None:
     topics = load_topics(REPO / "topics.yaml")
     with store.connect(db) as con:
         reviewed = con.execute("SELECT article_id, topic_id FROM matches ORDER BY score LIMIT 1").fetchone()
@@ -55,7 +57,7 @@ def test_rescore_follows_threshold_changes_and_keeps_reviewed_matches(db: Path, 
             "UPDATE matches SET status = 'relevant' WHERE article_id = ? AND topic_id = ?", list(reviewed)
         )
         before = con.execute("SELECT count(*) FROM matches").fetchone()[0]
-        strict = TopicMatcher([replace(t, threshold=0.99) for t in topics], encoder)
+        strict = route([at_threshold(t, 0.99) for t in topics], encoder)
         gone = rescore(con, strict)
         remaining = con.execute("SELECT article_id, topic_id, status FROM matches").fetchall()
         alerts_left = con.execute("SELECT count(*) FROM alerts WHERE delivered_at IS NULL").fetchone()[0]
@@ -64,7 +66,7 @@ def test_rescore_follows_threshold_changes_and_keeps_reviewed_matches(db: Path, 
     assert remaining == [(*reviewed, "relevant")]
     assert alerts_left == 0
 
-    loose = TopicMatcher([replace(t, threshold=0.3) for t in topics], encoder)
+    loose = route([at_threshold(t, 0.3) for t in topics], encoder)
     with store.connect(db) as con:
         # Articles already alerted once (before the strict rescore removed their match) are not alerted again.
         already_alerted = con.execute(
@@ -81,14 +83,25 @@ def test_rescore_follows_threshold_changes_and_keeps_reviewed_matches(db: Path, 
 
 
 def test_explain_prints_the_evidence(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    top = (
+        "SELECT m.article_id, m.best_passage FROM matches m JOIN articles a USING (article_id)"
+        " WHERE (a.language = 'en') = ? ORDER BY m.score DESC LIMIT 1"
+    )
     with duckdb.connect(str(db), read_only=True) as con:
-        article_id, passage = con.execute(
-            "SELECT article_id, best_passage FROM matches ORDER BY score DESC LIMIT 1"
-        ).fetchone()
+        article_id, passage = con.execute(top, [True]).fetchone()
+        foreign_id, foreign_passage = con.execute(top, [False]).fetchone()
     assert cli.main(["explain", "--db", str(db), article_id[:8]]) == 0
     out = capsys.readouterr().out
     assert "flagged: score" in out and "closest exemplar:" in out and "keywords: iran x" in out
-    assert passage[:80] in out
+    assert passage[:80] in out and "model all-MiniLM-L6-v2" in out
+    assert cli.main(["explain", "--db", str(db), foreign_id[:8]]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "flagged: score" in out
+        and "for multilingual-e5-small" in out
+        and "model multilingual-e5-small" in out
+    )
+    assert foreign_passage[:80] in out
     assert cli.main(["explain", "--db", str(db), "nonexistent-id"]) == 1
 
 
@@ -129,46 +142,59 @@ def test_cli_rescore_with_another_model_path_exits_with_the_reason(
 
 
 def test_reembed_moves_the_archive_in_batches_and_resumes(
-    db: Path, encoder: Encoder, other_encoder: Encoder
+    db: Path, encoder: Encoder, other_encoder: Encoder, multilingual_encoder: Encoder, route
 ) -> None:
+    """A new English encoder moves the English articles; the others keep the multilingual vectors."""
     connect = lambda: store.connect(db)  # noqa: E731 - the function reembed opens its short windows with
     with duckdb.connect(str(db), read_only=True) as con:
         old = {
             (a, s): np.array(v)
             for a, s, v in con.execute("SELECT article_id, seq, embedding FROM passages").fetchall()
         }
-    first = reembed(connect, other_encoder, batch_articles=5, max_batches=1)
-    assert (first.articles, first.remaining) == (5, 9)  # as if killed after one batch
+        english = con.execute("SELECT count(*) FROM articles WHERE language = 'en'").fetchone()[0]
+    others = SAMPLE_ARTICLES - english
+    assert english > 5 and others > 0
+    routing = route(load_topics(REPO / "topics.yaml"), other_encoder, strict=False)
+    first = reembed(connect, routing, batch_articles=5, max_batches=1)
+    assert (first.articles, first.remaining) == (5, english - 5)  # as if killed after one batch
     with duckdb.connect(str(db), read_only=True) as con:
         models = dict(
             con.execute("SELECT model, count(DISTINCT article_id) FROM passages GROUP BY model").fetchall()
         )
-    assert models == {other_encoder.name: 5, encoder.name: 9}
-    second = reembed(connect, other_encoder, batch_articles=5)
-    assert (second.articles, second.remaining) == (9, 0)
-    assert reembed(connect, other_encoder).articles == 0  # nothing left: a third run does nothing
+    assert models == {other_encoder.name: 5, encoder.name: english - 5, multilingual_encoder.name: others}
+    second = reembed(connect, routing, batch_articles=5)
+    assert (second.articles, second.remaining) == (english - 5, 0)
+    assert reembed(connect, routing).articles == 0  # nothing left: a third run does nothing
     with duckdb.connect(str(db), read_only=True) as con:
         new = {
             (a, s): np.array(v)
             for a, s, v in con.execute("SELECT article_id, seq, embedding FROM passages").fetchall()
         }
-        assert con.execute("SELECT DISTINCT model FROM passages").fetchall() == [(other_encoder.name,)]
+        assert sorted(con.execute("SELECT DISTINCT model FROM passages").fetchall()) == sorted(
+            [(other_encoder.name,), (multilingual_encoder.name,)]
+        )
     assert new.keys() == old.keys()
     assert max(float(np.abs(new[k] - old[k]).max()) for k in old) < 1e-5  # same weights, same vectors
     before = match_rows(db)
     with store.connect(db) as con:
-        summary = rescore(con, TopicMatcher(load_topics(REPO / "topics.yaml"), other_encoder, strict=False))
+        summary = rescore(con, routing)
     assert summary["added"] == summary["removed"] == 0
     assert {k: v[:4] for k, v in match_rows(db).items()} == {k: v[:4] for k, v in before.items()}
 
 
-def test_scoring_the_archive_in_small_chunks_gives_the_same_matches(db: Path, encoder: Encoder) -> None:
+def test_scoring_the_archive_in_small_chunks_gives_the_same_matches(
+    db: Path, encoder: Encoder, route
+) -> None:
     """Chunks of one article each: the stream must survive the queries made between chunks."""
-    matcher = TopicMatcher(load_topics(REPO / "topics.yaml"), encoder)
+    matcher = route(load_topics(REPO / "topics.yaml"), encoder)
     with store.connect(db, read_only=True) as con:
         whole = score_archive(con, matcher)
         chunked = score_archive(con, matcher, chunk_articles=1)
-    assert (chunked.articles, chunked.passages) == (whole.articles, whole.passages) == (14, whole.passages)
+    assert (
+        (chunked.articles, chunked.passages)
+        == (whole.articles, whole.passages)
+        == (SAMPLE_ARTICLES, whole.passages)
+    )
 
     def key(m: object) -> tuple[str, str]:
         return (m.article_id, m.topic_id)  # type: ignore[attr-defined]

@@ -12,8 +12,20 @@ from monitor.store import reviews
 from tests.doubles import PlantedEncoder, vector_with_score
 from tests.rows import FEED, article, start_run
 
-UP = Topic("up", "Too loose", "Flags look-alikes just above its threshold.", ("e",), (), 0.5)
-DOWN = Topic("down", "Too strict", "Misses relevant stories just below its threshold.", ("e",), (), 0.5)
+# Thresholds fitted "for" the planted encoder (every encoder other than the default needs its own).
+PLANTED = (("planted-test", 0.5),)
+UP = Topic(
+    "up", "Too loose", "Flags look-alikes just above its threshold.", ("e",), (), 0.5, thresholds=PLANTED
+)
+DOWN = Topic(
+    "down",
+    "Too strict",
+    "Misses relevant stories just below its threshold.",
+    ("e",),
+    (),
+    0.5,
+    thresholds=PLANTED,
+)
 
 
 def planted_db(db: Path, scored: Sequence[tuple[int, float, str | None, str | None]]) -> None:

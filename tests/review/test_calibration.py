@@ -31,9 +31,9 @@ def db(tmp_path: Path) -> Path:
 def test_reviewed_pairs_are_scored_again_with_the_topics_in_force(db: Path) -> None:
     with store.connect(db, read_only=True) as con:
         scored = reviewed_scores(con, TopicMatcher([UP, DOWN], PlantedEncoder()))
-    up_scores, up_labels = scored["up"]
+    up_scores, up_labels = scored[("up", PlantedEncoder.name)]
     assert sorted(up_scores.round(3).tolist()) == [0.52, 0.55, 0.58, 0.6, 0.7, 0.72, 0.75, 0.8]
-    assert up_labels.sum() == 4 and len(scored["down"][0]) == 8
+    assert up_labels.sum() == 4 and len(scored[("down", PlantedEncoder.name)][0]) == 8
 
 
 def test_each_threshold_moves_in_the_right_direction_and_figures_improve(db: Path) -> None:

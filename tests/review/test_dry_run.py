@@ -21,7 +21,7 @@ def test_a_stricter_threshold_lists_what_goes_and_raises_precision_without_writi
     planted_db(db, [*FIXTURE, (17, 0.56, None, None)])  # one look-alike nobody has reviewed yet
     with duckdb.connect(str(db), read_only=True) as con:
         before = con.execute("SELECT count(*) FROM matches").fetchone()
-    edited = [replace(UP, threshold=0.65), DOWN]
+    edited = [replace(UP, thresholds=(("planted-test", 0.65),)), DOWN]
     with store.connect(db, read_only=True) as con:
         diff = compare(con, score_archive(con, TopicMatcher(edited, PlantedEncoder())))
         after = con.execute("SELECT count(*) FROM matches").fetchone()
@@ -40,7 +40,10 @@ def test_a_looser_threshold_lists_what_it_adds_and_raises_recall(tmp_path: Path)
     planted_db(db, FIXTURE)
     with store.connect(db, read_only=True) as con:
         diff = compare(
-            con, score_archive(con, TopicMatcher([UP, replace(DOWN, threshold=0.4)], PlantedEncoder()))
+            con,
+            score_archive(
+                con, TopicMatcher([UP, replace(DOWN, thresholds=(("planted-test", 0.4),))], PlantedEncoder())
+            ),
         )
     added = {(t, round(s, 2)) for _, t, s, _ in diff.added}
     assert added == {("down", 0.42), ("down", 0.45), ("down", 0.48)}

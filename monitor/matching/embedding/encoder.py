@@ -50,11 +50,37 @@ def _sentence_transformer(model_path: Path | None, batch_size: int) -> Encoder:
     return SentenceTransformerEncoder(model_path, batch_size)
 
 
+def _multilingual_e5(model_path: Path | None, batch_size: int) -> Encoder:
+    from monitor.matching.embedding.e5 import E5Encoder
+
+    return E5Encoder()
+
+
+def _onnx(model_path: Path | None, batch_size: int) -> Encoder:
+    from monitor.matching.embedding.onnx import OnnxEncoder
+
+    return OnnxEncoder(model_path, batch_size)
+
+
+def _onnx_int8(model_path: Path | None, batch_size: int) -> Encoder:
+    from monitor.matching.embedding.onnx import OnnxEncoder
+
+    return OnnxEncoder(model_path, batch_size, quantize=True)
+
+
 # name -> factory(model_path, batch_size). Names are what MONITOR_EMBEDDER accepts.
 _FACTORIES: dict[str, Callable[[Path | None, int], Encoder]] = {
     DEFAULT_ENCODER: _sentence_transformer,
+    f"{DEFAULT_ENCODER}-onnx": _onnx,
+    f"{DEFAULT_ENCODER}-onnx-int8": _onnx_int8,
+    "multilingual-e5-small": _multilingual_e5,
 }
 _ALIASES = {"minilm": DEFAULT_ENCODER, "all-minilm-l6-v2": DEFAULT_ENCODER}
+
+
+def resolve_name(name: str) -> str:
+    """The registered name an encoder name or alias stands for."""
+    return _ALIASES.get(name.lower(), name)
 
 
 def available_encoders() -> list[str]:
