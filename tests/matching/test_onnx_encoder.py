@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from monitor.matching.embedding import Encoder, EncoderUnavailable, available_encoders, load_encoder
-from monitor.matching.embedding import onnx as onnx_module
+from monitor.matching.embedding import onnx_export as onnx_module
 from monitor.matching.embedding.onnx import (
     MANIFEST,
     MODEL_FILE,
