@@ -12,31 +12,17 @@ from monitor.models import (
     PageFailure,
     PageFetch,
 )
+from monitor.store.runs import RUN_COLUMNS, STAGE_COLUMNS
 
 logger = logging.getLogger(__name__)
 Log = logging.Logger | logging.LoggerAdapter[Any]
 
-# Counts every run records, stage by stage (columns of the runs table).
-RUN_COUNTERS = (
-    "feeds_total", "feeds_ok", "feeds_not_modified", "feeds_failed", "entries_seen", "entries_new",
-    "pages_fetched", "pages_failed", "articles_stored", "passages_stored", "matches_new",
-    "alerts_new", "alerts_delivered", "passages_reused",
-)  # fmt: skip
+# Counts every run records, stage by stage: the count columns of the runs table.
+RUN_COUNTERS = RUN_COLUMNS
 
 
-# Seconds spent per stage (columns of the runs table).
-STAGE_SECONDS = (
-    "poll_s",
-    "fetch_s",
-    "fetch_wait_s",
-    "extract_s",
-    "embed_s",
-    "match_s",
-    "store_s",
-    "deliver_s",
-    "publish_s",
-    "total_s",
-)
+# Seconds spent per stage: the columns of the runs table.
+STAGE_SECONDS = STAGE_COLUMNS
 # A batch whose write finds the database held (an analyst on the live file) keeps its work and
 # tries again; each attempt waits up to MONITOR_DB_LOCK_TIMEOUT_S.
 STORE_ATTEMPTS = 3

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -145,14 +146,12 @@ def fold_into_digest(
     con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str]], note: str, now: datetime
 ) -> None:
     """Move immediate rows into the next digest of their topic and channel, saying why."""
-    if not rows:
-        return
-    with arrow_view(con, "folded", _keys(rows)):
-        con.execute(
-            "UPDATE deliveries SET mode = 'digest', status = 'pending', next_attempt_at = $now, note = $note "
-            "FROM folded f WHERE deliveries.alert_id = f.alert_id AND deliveries.channel_id = f.channel_id",
-            {"now": now, "note": note},
-        )
+    _update_rows(
+        con,
+        rows,
+        "mode = 'digest', status = 'pending', next_attempt_at = $now, note = $note",
+        {"now": now, "note": note},
+    )
 
 
 def claim_due(
@@ -208,13 +207,28 @@ def _keys(rows: Sequence[Claimed] | Sequence[tuple[str, str]]) -> pa.Table:
 
 
 def _set_claim(con: duckdb.DuckDBPyConnection, rows: Sequence[Claimed], now: datetime, claimer: str) -> None:
+    _update_rows(
+        con, rows, "status = 'sending', claimed_at = $now, claimed_by = $by", {"now": now, "by": claimer}
+    )
+
+
+def _update_rows(
+    con: duckdb.DuckDBPyConnection,
+    rows: Sequence[Claimed] | Sequence[tuple[str, str]],
+    assignments: str,
+    params: dict[str, Any],
+) -> None:
+    """``UPDATE deliveries SET <assignments>`` on the (alert, channel) rows given, in one statement.
+
+    ``assignments`` is always a constant of this module; every value goes in ``params``.
+    """
     if not rows:
         return
-    with arrow_view(con, "claims", _keys(rows)):
+    with arrow_view(con, "keyed_rows", _keys(rows)):
         con.execute(
-            "UPDATE deliveries SET status = 'sending', claimed_at = $now, claimed_by = $by FROM claims c "
-            "WHERE deliveries.alert_id = c.alert_id AND deliveries.channel_id = c.channel_id",
-            {"now": now, "by": claimer},
+            f"UPDATE deliveries SET {assignments} FROM keyed_rows k "
+            "WHERE deliveries.alert_id = k.alert_id AND deliveries.channel_id = k.channel_id",
+            params,
         )
 
 
@@ -232,25 +246,21 @@ def assign_digest(
         "ON CONFLICT DO NOTHING",
         [digest_id, topic_id, channel_id, now, len(alert_ids)],
     )
-    with arrow_view(con, "members", _keys([(a, channel_id) for a in alert_ids])):
-        con.execute(
-            "UPDATE deliveries SET digest_id = ? FROM members m "
-            "WHERE deliveries.alert_id = m.alert_id AND deliveries.channel_id = m.channel_id",
-            [digest_id],
-        )
+    _update_rows(con, [(a, channel_id) for a in alert_ids], "digest_id = $digest", {"digest": digest_id})
 
 
 def record_sent(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str]], now: datetime) -> None:
     """Rows whose message went out."""
     if not rows:
         return
+    _update_rows(
+        con,
+        rows,
+        "status = 'sent', sent_at = $now, attempts = attempts + 1, last_error = NULL, "
+        "claimed_at = NULL, claimed_by = NULL",
+        {"now": now},
+    )
     with arrow_view(con, "sent_rows", _keys(rows)):
-        con.execute(
-            "UPDATE deliveries SET status = 'sent', sent_at = $now, attempts = attempts + 1, last_error = NULL, "
-            "claimed_at = NULL, claimed_by = NULL FROM sent_rows s "
-            "WHERE deliveries.alert_id = s.alert_id AND deliveries.channel_id = s.channel_id",
-            {"now": now},
-        )
         con.execute(
             "UPDATE alerts SET delivered_at = coalesce(delivered_at, $now), channel = coalesce(channel, 'ledger') "
             "WHERE alert_id IN (SELECT alert_id FROM sent_rows)",
@@ -268,28 +278,24 @@ def record_failed(
     con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str]], error: str, retry_at: datetime
 ) -> None:
     """Rows whose message failed: counted, with the error, due again at ``retry_at``."""
-    if not rows:
-        return
-    with arrow_view(con, "failed_rows", _keys(rows)):
-        con.execute(
-            "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = $error, "
-            "next_attempt_at = $retry, claimed_at = NULL, claimed_by = NULL FROM failed_rows f "
-            "WHERE deliveries.alert_id = f.alert_id AND deliveries.channel_id = f.channel_id",
-            {"error": error, "retry": retry_at},
-        )
+    _update_rows(
+        con,
+        rows,
+        "status = 'failed', attempts = attempts + 1, last_error = $error, "
+        "next_attempt_at = $retry, claimed_at = NULL, claimed_by = NULL",
+        {"error": error, "retry": retry_at},
+    )
 
 
 def release(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str]], retry_at: datetime) -> None:
     """Rows claimed but not attempted (their channel failed first): due again with the channel."""
-    if not rows:
-        return
-    with arrow_view(con, "released_rows", _keys(rows)):
-        con.execute(
-            "UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END, "
-            "next_attempt_at = $retry, claimed_at = NULL, claimed_by = NULL FROM released_rows r "
-            "WHERE deliveries.alert_id = r.alert_id AND deliveries.channel_id = r.channel_id",
-            {"retry": retry_at},
-        )
+    _update_rows(
+        con,
+        rows,
+        "status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END, "
+        "next_attempt_at = $retry, claimed_at = NULL, claimed_by = NULL",
+        {"retry": retry_at},
+    )
 
 
 def channel_failed(

@@ -13,30 +13,26 @@ from monitor.ingest.urls import stable_id
 from monitor.store.db import now_utc
 from monitor.store.lease import WriterLease
 
-# Count columns of the runs table; a run's counts are written to these and nothing else.
-RUN_COLUMNS = frozenset(
-    {
-        "feeds_total", "feeds_ok", "feeds_not_modified", "feeds_failed", "entries_seen", "entries_new",
-        "pages_fetched", "pages_failed", "articles_stored", "passages_stored", "matches_new",
-        "alerts_new", "alerts_delivered", "passages_reused",
-    }
+# Count columns of the runs table, stage by stage; a run's counts are written to these and nothing else.
+RUN_COLUMNS = (
+    "feeds_total", "feeds_ok", "feeds_not_modified", "feeds_failed", "entries_seen", "entries_new",
+    "pages_fetched", "pages_failed", "articles_stored", "passages_stored", "matches_new",
+    "alerts_new", "alerts_delivered", "passages_reused",
 )  # fmt: skip
 
 
-# Seconds columns of the runs table, one per stage.
-STAGE_COLUMNS = frozenset(
-    {
-        "poll_s",
-        "fetch_s",
-        "fetch_wait_s",
-        "extract_s",
-        "embed_s",
-        "match_s",
-        "store_s",
-        "deliver_s",
-        "publish_s",
-        "total_s",
-    }
+# Seconds columns of the runs table, one per stage, in the order of the stages.
+STAGE_COLUMNS = (
+    "poll_s",
+    "fetch_s",
+    "fetch_wait_s",
+    "extract_s",
+    "embed_s",
+    "match_s",
+    "store_s",
+    "deliver_s",
+    "publish_s",
+    "total_s",
 )
 
 
@@ -101,7 +97,7 @@ def finish_run(
         ValueError: a count or duration names no column of the runs table.
     """
     seconds = seconds or {}
-    unknown = (set(counts) - RUN_COLUMNS) | (set(seconds) - STAGE_COLUMNS)
+    unknown = (set(counts) - set(RUN_COLUMNS)) | (set(seconds) - set(STAGE_COLUMNS))
     if unknown:
         raise ValueError(f"runs has no column(s) {sorted(unknown)}")
     names = sorted(counts)
