@@ -139,6 +139,11 @@ def test_missing_file(tmp_path: Path) -> None:
         ("topics:\n" + topic_yaml(exemplars="exemplars: ['ok', '  ']"), "'exemplars' must be a list"),
         ("topics:\n" + topic_yaml(negatives="negatives: [1, 2]"), "'negatives' must be a list"),
         ("topics:\n" + topic_yaml() + topic_yaml(), "duplicate topic id 'test-topic'"),
+        ("topics:\n" + topic_yaml(keywords="keywords: Iran"), "'keywords' must be a list, or a mapping"),
+        ("topics:\n" + topic_yaml(keywords="keywords: {Persian: [ایران]}"), "'Persian' is not an ISO 639"),
+        ("topics:\n" + topic_yaml(keywords="keywords: {fa: ایران}"), "'keywords.fa' must be a list"),
+        ("topics:\n" + topic_yaml(thresholds="thresholds: {multilingual-e5-small: 2}"), "between -1 and 1"),
+        ("topics:\n" + topic_yaml(thresholds="thresholds: {multilingual-e5-small: yes}"), "between -1 and 1"),
     ],
 )
 def test_invalid_topic_files(tmp_path: Path, body: str, message: str) -> None:
@@ -196,3 +201,10 @@ def test_thresholds_must_be_numbers_per_encoder(tmp_path: Path) -> None:
     )
     with pytest.raises(TopicConfigError, match="'thresholds' must map encoder names to numbers"):
         load_topics(path)
+
+
+def test_keywords_per_language_load_beside_any_language(tmp_path: Path) -> None:
+    keywords = "keywords:\n      any: [IAEA]\n      en: [Iran, Tehran]\n      fa: [ایران, تهران]"
+    (topic,) = load_topics(write_topics(tmp_path, "topics:\n" + topic_yaml(keywords=keywords)))
+    assert topic.keywords == ("IAEA",)
+    assert dict(topic.keywords_by_language) == {"en": ("Iran", "Tehran"), "fa": ("ایران", "تهران")}
