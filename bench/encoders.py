@@ -37,7 +37,7 @@ from monitor.matching.embedding import load_encoder
 from monitor.matching.passages import split_passages
 
 DEFAULT_LABELS = Path("../shared/corpora/news/relevance-dev.jsonl")
-DEFAULT_ENCODERS = "all-MiniLM-L6-v2,all-MiniLM-L6-v2-onnx,all-MiniLM-L6-v2-onnx-int8,multilingual-e5-small"
+DEFAULT_ENCODERS = "all-MiniLM-L6-v2,all-MiniLM-L6-v2-onnx,all-MiniLM-L6-v2-onnx-int8,all-MiniLM-L6-v2-openvino,multilingual-e5-small"
 
 
 def log(message: str) -> None:

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from monitor.ingest.http import FetchLimits
-from monitor.matching.embedding.encoder import DEFAULT_ENCODER
+from monitor.matching.embedding.encoder import DEFAULT_EMBEDDER
 
 DEFAULT_USER_AGENT = (
     "news-coverage-monitor/0.1 (+https://github.com/news-coverage-monitor; set MONITOR_USER_AGENT)"
@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, description="Articles per fetch/extract/embed/store batch.")
     embed_batch_size: int = 32
     embedder: str = Field(
-        DEFAULT_ENCODER, description="Encoder that embeds passages and exemplars (default all-MiniLM-L6-v2)."
+        DEFAULT_EMBEDDER,
+        description="Encoder that embeds passages and exemplars (default all-MiniLM-L6-v2 on OpenVINO; "
+        "all-MiniLM-L6-v2 is PyTorch).",
     )
     multilingual_embedder: str = Field(
         "multilingual-e5-small",

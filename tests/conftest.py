@@ -35,8 +35,14 @@ def prefect_harness() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
-    """The real bundled embedding model, loaded once."""
+    """The default encoder (the bundled all-MiniLM-L6-v2 on OpenVINO), loaded once."""
     return load_encoder()
+
+
+@pytest.fixture(scope="session")
+def pytorch_encoder() -> Encoder:
+    """The bundled all-MiniLM-L6-v2 on PyTorch (sentence-transformers), loaded once."""
+    return load_encoder("all-MiniLM-L6-v2")
 
 
 @pytest.fixture(scope="session")

@@ -110,8 +110,8 @@ def curve_around(
 def write_thresholds(path: Path, thresholds: dict[str, float], encoder: str | None = None) -> None:
     """Set each named topic's threshold for an encoder in a topics file, keeping every other line as it is.
 
-    For the default encoder (``encoder`` None or all-MiniLM-L6-v2) the topic's ``threshold:`` line
-    is rewritten; for another encoder its entry under ``thresholds:`` is set (the mapping is
+    For the default model (``encoder`` None or one of its backends: PyTorch, ONNX fp32, OpenVINO,
+    which share one threshold) the topic's ``threshold:`` line is rewritten; for another encoder its entry under ``thresholds:`` is set (the mapping is
     added after ``threshold:`` when the topic has none), so a model switch never overwrites
     thresholds fitted for another model. Comments, order and layout survive; the result is
     loaded again to prove it took.
@@ -119,11 +119,11 @@ def write_thresholds(path: Path, thresholds: dict[str, float], encoder: str | No
     Raises:
         TopicConfigError: a topic id is not in the file, or the result does not load.
     """
-    from monitor.matching.embedding.encoder import DEFAULT_ENCODER
+    from monitor.matching.embedding.encoder import DEFAULT_ENCODER, DEFAULT_ENCODER_BACKENDS
     from monitor.matching.topics import threshold_for
 
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    if encoder in (None, DEFAULT_ENCODER):
+    if encoder is None or encoder in DEFAULT_ENCODER_BACKENDS:
         done = _set_threshold_lines(lines, thresholds)
     else:
         done = _set_encoder_thresholds(lines, thresholds, encoder)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from monitor.matching.embedding import Encoder, load_encoder
-from monitor.matching.embedding.encoder import DEFAULT_ENCODER, resolve_name
+from monitor.matching.embedding.encoder import DEFAULT_EMBEDDER, resolve_name
 from monitor.matching.passages import Reuse, embed_articles
 from monitor.matching.scoring import TopicMatcher
 from monitor.models import Article, Match, Passage, Topic
@@ -129,7 +129,7 @@ class Routing:
 
 def load_routing(
     topics: Sequence[Topic],
-    embedder: str = DEFAULT_ENCODER,
+    embedder: str = DEFAULT_EMBEDDER,
     multilingual: str | None = "multilingual-e5-small",
     primary_languages: Sequence[str] = ("en",),
     model_path: Path | None = None,

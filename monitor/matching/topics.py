@@ -141,13 +141,14 @@ def _thresholds(value: Any, where: str) -> tuple[tuple[str, float], ...]:
 
 
 def threshold_for(topic: Topic, encoder: str) -> float | None:
-    """A topic's threshold for an encoder: its ``thresholds`` entry, ``threshold`` for the default encoder, else None."""
-    from monitor.matching.embedding.encoder import DEFAULT_ENCODER
+    """A topic's threshold for an encoder: its ``thresholds`` entry, else ``threshold`` for the
+    default model's backends (PyTorch, ONNX fp32, OpenVINO: the same vectors), else None."""
+    from monitor.matching.embedding.encoder import DEFAULT_ENCODER_BACKENDS
 
     given = dict(topic.thresholds)
     if encoder in given:
         return given[encoder]
-    return topic.threshold if encoder == DEFAULT_ENCODER else None
+    return topic.threshold if encoder in DEFAULT_ENCODER_BACKENDS else None
 
 
 def for_encoder(topics: Sequence[Topic], encoder: str, strict: bool = True) -> list[Topic]:

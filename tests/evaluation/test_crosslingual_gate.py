@@ -79,10 +79,10 @@ def test_shipped_routing_meets_the_floors_and_beats_minilm_alone(
         f"routed AP {routed['average_precision']} F1 {routed['f1']};"
         f" MiniLM alone AP {minilm['average_precision']} F1 {minilm['f1']}"
     )
-    assert routed["encoders"] == ["all-MiniLM-L6-v2", "multilingual-e5-small"]
+    assert routed["encoders"] == ["all-MiniLM-L6-v2-openvino", "multilingual-e5-small"]
     assert routed["average_precision"] >= ROUTED_AP_FLOOR, routed
     assert routed["f1"] >= ROUTED_F1_FLOOR, routed
-    assert minilm["encoder"] == "all-MiniLM-L6-v2"
+    assert minilm["encoder"] == "all-MiniLM-L6-v2-openvino"
     assert routed["average_precision"] > minilm["average_precision"] + 0.15
     assert routed["f1"] > minilm["f1"] + 0.4
 
@@ -91,7 +91,7 @@ def test_every_language_is_routed_and_ranked(routed: dict) -> None:
     languages = routed["by_language"]
     assert len(languages) == 9
     for lang, figs in languages.items():
-        want = "all-MiniLM-L6-v2" if lang == "en" else "multilingual-e5-small"
+        want = "all-MiniLM-L6-v2-openvino" if lang == "en" else "multilingual-e5-small"
         assert figs["encoder"] == want, (lang, figs)
         assert "detected_as" not in figs, (lang, figs)  # each routed by its detected language
         assert figs["average_precision"] >= LANGUAGE_AP_FLOOR, (lang, figs)
@@ -120,8 +120,8 @@ def test_monitor_evaluate_routes_by_detected_language_and_reports_each(tmp_path)
     )  # fmt: skip
     result = json.loads(proc.stdout.splitlines()[-1])
     languages = result["by_language"]
-    assert languages["en"]["encoder"] == "all-MiniLM-L6-v2" and languages["en"]["n"] == 2
+    assert languages["en"]["encoder"] == "all-MiniLM-L6-v2-openvino" and languages["en"]["n"] == 2
     assert languages["fa"]["encoder"] == "multilingual-e5-small"
     # The item labelled Arabic is Persian: it went where ingest would send it, and the report says so.
     assert languages["ar"]["detected_as"] == {"fa": 1}
-    assert result["encoder"] == ["all-MiniLM-L6-v2", "multilingual-e5-small"]
+    assert result["encoder"] == ["all-MiniLM-L6-v2-openvino", "multilingual-e5-small"]

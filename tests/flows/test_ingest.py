@@ -97,10 +97,12 @@ def test_matches_record_their_evidence(sample_run) -> None:
         assert score >= threshold
         assert passage and exemplar
         # Routed by language: English to MiniLM, the rest to the multilingual encoder.
-        assert model == ("all-MiniLM-L6-v2" if language == "en" else "multilingual-e5-small"), language
+        assert model == ("all-MiniLM-L6-v2-openvino" if language == "en" else "multilingual-e5-small"), (
+            language
+        )
         assert status == "new"
     assert {language for *_, language in rows} > {"en"}  # non-English coverage was flagged too
-    assert sorted(passage_models) == [(False, "multilingual-e5-small"), (True, "all-MiniLM-L6-v2")]
+    assert sorted(passage_models) == [(False, "multilingual-e5-small"), (True, "all-MiniLM-L6-v2-openvino")]
     assert dims == [(384,)]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from monitor.config import Settings
 from monitor.matching.embedding import (
+    DEFAULT_EMBEDDER,
     DEFAULT_ENCODER,
     Encoder,
     EncoderUnavailable,
@@ -29,7 +30,7 @@ def test_bundled_model_embeds_unit_vectors_offline(encoder: Encoder) -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
     assert encoder.encode_passages([]).shape == (0, encoder.dim)
-    assert encoder.name == DEFAULT_ENCODER == "all-MiniLM-L6-v2"
+    assert encoder.name == DEFAULT_EMBEDDER == "all-MiniLM-L6-v2-openvino"
 
 
 @pytest.mark.slow
@@ -66,6 +67,6 @@ def test_unknown_encoder_names_the_available_ones() -> None:
 
 
 def test_settings_choose_the_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().embedder == DEFAULT_ENCODER
+    assert Settings().embedder == DEFAULT_EMBEDDER
     monkeypatch.setenv("MONITOR_EMBEDDER", "minilm")
     assert Settings().embedder == "minilm"

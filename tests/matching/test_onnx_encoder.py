@@ -118,10 +118,12 @@ def test_loads_offline_from_the_cache_and_returns_unit_vectors(
 @pytest.mark.slow
 @pytest.mark.parametrize(("which", "least"), [("fp32", 0.999), ("int8", 0.97)])
 def test_agrees_with_the_pytorch_encoder(
-    which: str, least: float, request: pytest.FixtureRequest, encoder: Encoder
+    which: str, least: float, request: pytest.FixtureRequest, pytorch_encoder: Encoder
 ) -> None:
     onnx_encoder: OnnxEncoder = request.getfixturevalue(which)
-    cosines = np.sum(onnx_encoder.encode_passages(SENTENCES) * encoder.encode_passages(SENTENCES), axis=1)
+    cosines = np.sum(
+        onnx_encoder.encode_passages(SENTENCES) * pytorch_encoder.encode_passages(SENTENCES), axis=1
+    )
     assert cosines.min() > least, cosines
 
 

@@ -93,7 +93,7 @@ def test_explain_prints_the_evidence(db: Path, capsys: pytest.CaptureFixture[str
     assert cli.main(["explain", "--db", str(db), article_id[:8]]) == 0
     out = capsys.readouterr().out
     assert "flagged: score" in out and "closest exemplar:" in out and "keywords: iran x" in out
-    assert passage[:80] in out and "model all-MiniLM-L6-v2" in out
+    assert passage[:80] in out and "model all-MiniLM-L6-v2-openvino" in out
     assert cli.main(["explain", "--db", str(db), foreign_id[:8]]) == 0
     out = capsys.readouterr().out
     assert (
@@ -122,7 +122,9 @@ def test_rescore_refuses_vectors_from_another_encoder(db: Path, other_encoder: E
     before = match_rows(db)
     with (
         store.connect(db) as con,
-        pytest.raises(EncoderMismatch, match=r"embedded with all-MiniLM-L6-v2 \(\d+ passages\)") as info,
+        pytest.raises(
+            EncoderMismatch, match=r"embedded with all-MiniLM-L6-v2-openvino \(\d+ passages\)"
+        ) as info,
     ):
         rescore(con, matcher)
     assert other_encoder.name in str(info.value) and "monitor reembed" in str(info.value)
@@ -174,12 +176,17 @@ def test_reembed_moves_the_archive_in_batches_and_resumes(
             [(other_encoder.name,), (multilingual_encoder.name,)]
         )
     assert new.keys() == old.keys()
-    assert max(float(np.abs(new[k] - old[k]).max()) for k in old) < 1e-5  # same weights, same vectors
+    # Same weights, same vectors: the archive was embedded on OpenVINO (bfloat16 here), the copy on PyTorch.
+    assert max(float(np.abs(new[k] - old[k]).max()) for k in old) < 5e-3
     before = match_rows(db)
     with store.connect(db) as con:
         summary = rescore(con, routing)
     assert summary["added"] == summary["removed"] == 0
-    assert {k: v[:4] for k, v in match_rows(db).items()} == {k: v[:4] for k, v in before.items()}
+    after = match_rows(db)
+    assert after.keys() == before.keys()
+    # The same decisions and evidence; scores move in the 5th decimal (bfloat16 against fp32).
+    assert {k: v[1:4] for k, v in after.items()} == {k: v[1:4] for k, v in before.items()}
+    assert max(abs(after[k][0] - before[k][0]) for k in before) < 1e-3
 
 
 def test_scoring_the_archive_in_small_chunks_gives_the_same_matches(

@@ -184,6 +184,9 @@ def test_thresholds_per_encoder_and_a_clear_error_when_one_is_missing(tmp_path: 
     assert threshold_for(topic, "all-MiniLM-L6-v2") == 0.52
     assert threshold_for(topic, "multilingual-e5-small") == 0.86
     assert threshold_for(topic, "all-MiniLM-L6-v2-onnx-int8") is None
+    # The backends that reproduce PyTorch's vectors share `threshold` unless given their own.
+    assert threshold_for(topic, "all-MiniLM-L6-v2-openvino") == 0.52
+    assert threshold_for(topic, "all-MiniLM-L6-v2-onnx") == 0.52
     assert [t.threshold for t in for_encoder([topic], "multilingual-e5-small")] == [0.86]
     with pytest.raises(
         TopicConfigError, match=r"no threshold for the encoder all-MiniLM-L6-v2-onnx-int8.*calibrate"

@@ -62,9 +62,9 @@ def test_calibrate_from_reviews_moves_each_threshold_the_right_way_and_writes_on
     assert cli.main(["calibrate", "--from-reviews", "--db", str(db), "--topics", str(topics)]) == 0
     out = capsys.readouterr().out
     result = json.loads(out.splitlines()[-1])
-    assert result["encoders"] == ["all-MiniLM-L6-v2", "multilingual-e5-small"]
+    assert result["encoders"] == ["all-MiniLM-L6-v2-openvino", "multilingual-e5-small"]
     # The verdicts are on English coverage: only the English encoder's thresholds are fitted.
-    assert {f["encoder"] for f in result["fits"]} == {"all-MiniLM-L6-v2"}
+    assert {f["encoder"] for f in result["fits"]} == {"all-MiniLM-L6-v2-openvino"}
     fits = {f["topic_id"]: f for f in result["fits"]}
     assert "before P/R/F1" in out  # the table
     missiles, talks = fits["iran-missiles"], fits["jcpoa-talks"]

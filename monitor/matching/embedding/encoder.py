@@ -13,6 +13,15 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+# What MONITOR_EMBEDDER is by default: the fastest backend of DEFAULT_ENCODER here (about
+# 4x PyTorch's passages/s on 2 cores, the same dev-set AP and F1; README, Benchmarks).
+DEFAULT_EMBEDDER = f"{DEFAULT_ENCODER}-openvino"
+# The backends that reproduce DEFAULT_ENCODER's vectors (cosine >= 0.9999 to PyTorch's; the
+# OpenVINO encoder checks it at every load). Topics' ``threshold`` applies to them all; the
+# int8 graph (cosine about 0.99) and other models need ``thresholds`` entries of their own.
+DEFAULT_ENCODER_BACKENDS = frozenset(
+    {DEFAULT_ENCODER, f"{DEFAULT_ENCODER}-onnx", f"{DEFAULT_ENCODER}-openvino"}
+)
 
 
 class EncoderUnavailable(RuntimeError):
@@ -68,11 +77,18 @@ def _onnx_int8(model_path: Path | None, batch_size: int) -> Encoder:
     return OnnxEncoder(model_path, batch_size, quantize=True)
 
 
+def _openvino(model_path: Path | None, batch_size: int) -> Encoder:
+    from monitor.matching.embedding.openvino import OpenVinoEncoder
+
+    return OpenVinoEncoder(model_path, batch_size)
+
+
 # name -> factory(model_path, batch_size). Names are what MONITOR_EMBEDDER accepts.
 _FACTORIES: dict[str, Callable[[Path | None, int], Encoder]] = {
     DEFAULT_ENCODER: _sentence_transformer,
     f"{DEFAULT_ENCODER}-onnx": _onnx,
     f"{DEFAULT_ENCODER}-onnx-int8": _onnx_int8,
+    f"{DEFAULT_ENCODER}-openvino": _openvino,
     "multilingual-e5-small": _multilingual_e5,
 }
 _ALIASES = {"minilm": DEFAULT_ENCODER, "all-minilm-l6-v2": DEFAULT_ENCODER}
@@ -89,7 +105,7 @@ def available_encoders() -> list[str]:
 
 
 def load_encoder(
-    name: str = DEFAULT_ENCODER, model_path: Path | None = None, batch_size: int = 32
+    name: str = DEFAULT_EMBEDDER, model_path: Path | None = None, batch_size: int = 32
 ) -> Encoder:
     """Build an encoder by name, from local files only.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -87,7 +87,7 @@ class OnnxEncoder:
         threads: int | None = None,
     ) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401 - fail here, with a named error, when it is missing
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise EncoderUnavailable(f"the ONNX encoder needs onnxruntime and tokenizers: {exc}") from exc
@@ -102,7 +102,7 @@ class OnnxEncoder:
             if path.resolve() == bundled.resolve()
             else f"{path.name}-{model_fingerprint(path)}"
         )
-        self.name = f"{base}-onnx-int8" if quantize else f"{base}-onnx"
+        self.name = base + self._name_suffix()
         config = read_model_config(path)
         self.dim = config.hidden_size
         self.max_seq_length = config.max_seq_length
@@ -111,27 +111,37 @@ class OnnxEncoder:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._tokenizer, self._pad_id = _load_tokenizer(path, config.max_seq_length, Tokenizer)
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        self.model_file = ensure_export(path, self.name, self.cache_dir, quantize=quantize)
+        self.model_file = ensure_export(path, self._export_name(), self.cache_dir, quantize=quantize)
         try:
-            self._session = ort.InferenceSession(
-                str(self.model_file), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception:  # noqa: BLE001 - onnxruntime's own types; a file it refuses is rebuilt once
+            self._load_runtime()
+        except EncoderUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 - the runtimes' own types; a file they refuse is rebuilt once
             discard(self.model_file.parent)
-            self.model_file = ensure_export(path, self.name, self.cache_dir, quantize=quantize)
+            self.model_file = ensure_export(path, self._export_name(), self.cache_dir, quantize=quantize)
             try:
-                self._session = ort.InferenceSession(
-                    str(self.model_file), options, providers=["CPUExecutionProvider"]
-                )
+                self._load_runtime()
+            except EncoderUnavailable:
+                raise
             except Exception as exc:
-                raise EncoderUnavailable(f"onnxruntime cannot load {self.model_file}: {exc}") from exc
+                raise EncoderUnavailable(f"cannot load {self.model_file}: {exc}") from exc
+
+    def _name_suffix(self) -> str:
+        return "-onnx-int8" if self.quantize else "-onnx"
+
+    def _export_name(self) -> str:
+        """The cache entry (encoder name) whose graph this encoder runs."""
+        return self.name
+
+    def _load_runtime(self) -> None:
+        """Open :attr:`model_file` in onnxruntime (raises whatever onnxruntime raises)."""
+        self._session = ort_session(self.model_file, self.threads)
         self._input_names = {i.name for i in self._session.get_inputs()}
+
+    def _forward(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """The last hidden state of one padded mini-batch."""
+        inputs = {k: v for k, v in feed.items() if k in self._input_names}
+        return np.asarray(self._session.run([OUTPUT], inputs)[0])
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -152,9 +162,7 @@ class OnnxEncoder:
                 ids[row, :n] = encoding.ids
                 mask[row, :n] = 1
                 types[row, :n] = encoding.type_ids
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            inputs = {k: v for k, v in feed.items() if k in self._input_names}
-            hidden = self._session.run([OUTPUT], inputs)[0]
+            hidden = self._forward({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
             weights = mask[:, :, None].astype(np.float32)
             out[index] = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         out /= np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
@@ -167,6 +175,19 @@ class OnnxEncoder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed queries; MiniLM is symmetric, so exactly as passages."""
         return self._encode(texts)
+
+
+def ort_session(model_file: Path, threads: int) -> Any:
+    """An onnxruntime CPU session of ``model_file`` with ``threads`` intra-op threads, run sequentially."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
 
 def _load_tokenizer(path: Path, max_length: int, tokenizer_cls: type[Tokenizer]) -> tuple[Tokenizer, int]:
