@@ -87,6 +87,10 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(32, ge=1, description="Articles per fetch/extract/embed/store batch.")
     embed_batch_size: int = 32
+    extract_in_worker: bool = Field(
+        True,
+        description="Extract articles in a worker process (free of the download thread's lock contention).",
+    )
     embedder: str = Field(
         DEFAULT_EMBEDDER,
         description="Encoder that embeds passages and exemplars (default all-MiniLM-L6-v2 on OpenVINO; "

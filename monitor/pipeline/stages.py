@@ -12,7 +12,6 @@ from monitor.alerts.delivery import DeliveryReport
 from monitor.alerts.queue import queue_story_alerts
 from monitor.alerts.routing import ChannelSpec
 from monitor.config import Settings
-from monitor.ingest.extraction import extract_batch
 from monitor.ingest.feedlist import FeedList
 from monitor.ingest.schedule import plan_next_poll
 from monitor.matching.routing import Routing
@@ -27,6 +26,7 @@ from monitor.models import (
     Passage,
     Topic,
 )
+from monitor.pipeline.extraction_worker import extract_pages
 from monitor.pipeline.network import NetworkSession
 from monitor.pipeline.records import (
     STORE_ATTEMPTS,
@@ -117,7 +117,7 @@ def process(settings: Settings, run_id: str, batch: Downloaded, routing: Routing
     """
     clock = time.monotonic
     t0 = clock()
-    articles, extract_failures = extract_batch(batch.pages)
+    articles, extract_failures = extract_pages(batch.pages, settings.extract_in_worker)
     t1 = clock()
     found: set[str] = set()
     passages = routing.embed(
