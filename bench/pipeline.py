@@ -45,11 +45,12 @@ How to read the JSON (the last stdout line; progress goes to stderr)
                             servers and the Prefect API run in other processes), read before
                             the baseline loads its own model; ``rss_sampled_peak_mb`` is the
                             largest RSS sampled every 0.2 s during the flow run,
-                            ``peak_rss_workers_mb`` the largest sum of RSS of processes the
-                            run started, ``peak_rss_children_mb`` ru_maxrss of RUSAGE_CHILDREN
+                            ``peak_rss_workers_mb`` the largest sum of RSS of the monitor's
+                            worker processes (forkserver, feed parsers, extraction worker), ``peak_rss_children_mb`` ru_maxrss of RUSAGE_CHILDREN
                             (the largest single reaped child) if it rose during the runs, else 0.
-    ``cpu_s``               CPU seconds used during the flow run by this process, by the Prefect
-                            API server (and other helpers) and by the corpus servers: on a small
+    ``cpu_s``               CPU seconds used during the flow run by this process, by the
+                            monitor's worker processes, by the Prefect API server (and other
+                            helpers) and by the corpus servers: on a small
                             machine the API server's share competes with the run's own work.
     ``checks``              stored articles against the corpus: ``articles_ok`` means every
                             page became an article or a same-text alias and every distinct text
@@ -177,12 +178,19 @@ def _cpu_s(pids: set[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _pool_processes(tree: dict[int, list[int]], me: int) -> set[int]:
+    """The monitor's own worker processes below ``me``: multiprocessing's forkserver and the
+    feed-parsing and extraction workers it starts (whenever they were started)."""
+    below = _subtree(tree, set(tree.get(me, [])))
+    return _subtree(tree, {pid for pid in below if "multiprocessing" in _command(pid)})
+
+
 class RssSampler:
     """Samples this process's RSS, and the RSS summed over processes the run starts.
 
-    Children alive when the sampler starts (the corpus servers, the Prefect API server,
-    helpers spawned by imports) are the benchmark's, not the monitor's: they and everything
-    below them are left out of the workers' sum.
+    The workers are the monitor's multiprocessing pools (:func:`_pool_processes`). Other
+    children alive when the sampler starts (the corpus servers, the Prefect API server,
+    helpers spawned by imports) are the benchmark's, not the monitor's.
     """
 
     def __init__(self, interval_s: float = 0.2) -> None:
@@ -209,7 +217,11 @@ class RssSampler:
     def helper_cpu_s(self, exclude: set[int]) -> float:
         """CPU seconds used so far by the helpers (and below them), except the ``exclude`` subtrees."""
         tree = _process_tree()
-        return _cpu_s(_subtree(tree, self.helpers - exclude))
+        return _cpu_s(_subtree(tree, self.helpers - exclude) - _pool_processes(tree, os.getpid()))
+
+    def worker_cpu_s(self) -> float:
+        """CPU seconds used so far by the monitor's worker processes."""
+        return _cpu_s(_pool_processes(_process_tree(), os.getpid()))
 
     def _run(self) -> None:
         me, tick = os.getpid(), 0
@@ -217,7 +229,7 @@ class RssSampler:
             self.peak_self = max(self.peak_self, _rss_mb())
             if tick % 5 == 0:  # scanning /proc costs more; once a second is enough for workers
                 tree = _process_tree()
-                workers = _subtree(tree, set(tree.get(me, []))) - _subtree(tree, self.helpers)
+                workers = _pool_processes(tree, me)
                 self.peak_workers = max(self.peak_workers, sum(_rss_mb(pid) for pid in workers))
                 self.worker_commands.update(_command(pid) for pid in workers)
             tick += 1
@@ -525,7 +537,7 @@ def bench(args: argparse.Namespace, corpus: Corpus, servers: CorpusServers, work
         aux = {servers.pid} if servers.pid else set()
         helpers_cpu0 = sampler.helper_cpu_s(exclude=aux)
         servers_cpu0 = _cpu_s(_subtree(_process_tree(), aux))
-        self_cpu0 = _self_cpu_s()
+        self_cpu0, workers_cpu0 = _self_cpu_s(), sampler.worker_cpu_s()
         flow_call = lambda: ingest(  # noqa: E731 - one call, named for the log
             db=str(paths["db"]), feeds=str(feeds), topics=str(topics), alerts_file=str(paths["alerts_file"]),
             fetch_allow=ALLOW, poll_all=True,
@@ -533,6 +545,7 @@ def bench(args: argparse.Namespace, corpus: Corpus, servers: CorpusServers, work
         seconds = timed_run("prefect ingest flow", flow_call, servers, pages)
         cpu = {
             "bench_process": round(_self_cpu_s() - self_cpu0, 1),
+            "monitor_workers": round(sampler.worker_cpu_s() - workers_cpu0, 1),
             "prefect_api_and_helpers": round(sampler.helper_cpu_s(exclude=aux) - helpers_cpu0, 1),
             "corpus_servers": round(_cpu_s(_subtree(_process_tree(), aux)) - servers_cpu0, 1),
         }
