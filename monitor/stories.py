@@ -116,12 +116,16 @@ def assign(
     """
     pool_sigs = [s for s, _ in known]
     pool_story = [story for _, story in known]
-    matrix = np.stack([s.values for s in pool_sigs]) if pool_sigs else np.zeros((0, PERMUTATIONS), np.uint32)
+    # One matrix with room for the new rows: appending row by row would copy it each time.
+    matrix = np.empty((len(pool_sigs) + len(new), PERMUTATIONS), np.uint32)
+    for row, known_sig in enumerate(pool_sigs):
+        matrix[row] = known_sig.values
+    filled = len(pool_sigs)
     result: dict[str, str] = {}
     for sig in new:
         story = sig.article_id
-        if len(pool_sigs) and sig.shingles:
-            agreement = (matrix == sig.values).mean(axis=1)
+        if filled and sig.shingles:
+            agreement = (matrix[:filled] == sig.values).mean(axis=1)
             for i in np.argsort(-agreement)[:5]:
                 if agreement[i] > 0 and is_duplicate(sig, pool_sigs[int(i)], threshold):
                     story = pool_story[int(i)]
@@ -129,7 +133,8 @@ def assign(
         result[sig.article_id] = story
         pool_sigs.append(sig)
         pool_story.append(story)
-        matrix = np.vstack([matrix, sig.values[None, :]])
+        matrix[filled] = sig.values
+        filled += 1
     return result
 
 
