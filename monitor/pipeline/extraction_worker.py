@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from monitor.ingest.extraction import extract_batch
 from monitor.models import Article, PageFailure, PageFetch
+from monitor.pipeline.memory import return_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,12 @@ def shutdown() -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _extract_in_worker(pages: list[PageFetch]) -> tuple[list[Article], list[PageFailure]]:
+    result = extract_batch(pages)
+    return_freed_memory()
+    return result
+
+
 def extract_pages(
     pages: Sequence[PageFetch], in_worker: bool = True
 ) -> tuple[list[Article], list[PageFailure]]:
@@ -73,7 +80,7 @@ def extract_pages(
         return extract_batch(pages)
     pool = _worker_pool()
     try:
-        return pool.submit(extract_batch, list(pages)).result()
+        return pool.submit(_extract_in_worker, list(pages)).result()
     except BrokenProcessPool as exc:
         # The worker died (killed, out of memory, a crash in a C extension): start a new one
         # for the next batch, and do this one here.

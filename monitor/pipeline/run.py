@@ -22,6 +22,7 @@ from monitor.models import (
     FetchStatus,
     Topic,
 )
+from monitor.pipeline.memory import return_freed_memory
 from monitor.pipeline.network import NetworkSession
 from monitor.pipeline.records import (
     AllFeedsFailed,
@@ -237,3 +238,5 @@ def _poll_and_process(
                 number, len(work), result.counts["pages_fetched"], result.counts["pages_failed"],
                 result.counts["articles_stored"], result.counts["matches_new"],
             )  # fmt: skip
+            del downloaded, result
+            return_freed_memory()
