@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import multiprocessing
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from monitor.ingest.parsing import parse_feed
 from monitor.ingest.polling import poll_feeds
 from monitor.ingest.robots import RobotsPolicy
 from monitor.models import Entry, Feed, FeedPoll, FeedState, FetchResult, PageFailure, PageFetch
+from monitor.pipeline.workers import owned_pool
 
 # Below this many feeds, parsing in a thread costs less than starting worker processes.
 PROCESS_PARSING_FROM = 40
@@ -85,8 +85,7 @@ class NetworkSession:
         if self.parse_workers and len(feeds) >= PROCESS_PARSING_FROM:
             if self._parsers is None:
                 # forkserver: the workers do not inherit this process's threads (Prefect's, torch's).
-                context = multiprocessing.get_context("forkserver")
-                self._parsers = concurrent.futures.ProcessPoolExecutor(self.parse_workers, mp_context=context)
+                self._parsers = owned_pool(self.parse_workers)
             parse = _ProcessParser(self._parsers)
         return list(
             self._run(poll_feeds(self.fetcher, feeds, states, self.settings.max_feed_bytes, parse=parse))
