@@ -210,3 +210,27 @@ def test_rejected_feed_list_entries_are_recorded_and_replaced_on_the_next_sync(c
     store.sync_sources(con, [FEED], [])  # the user fixed the file
     assert con.execute("SELECT count(*) FROM sources WHERE last_status = 'invalid'").fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM sources").fetchone() == (1,)
+
+
+def test_written_tables_keep_small_row_groups_so_a_checkpoint_rewrites_little(tmp_path: Path) -> None:
+    # At DuckDB's default row-group size (122,880) the passages of a 10k-article archive are one
+    # row group, rewritten whole by every batch's checkpoint: memory and time grew with the
+    # archive. Writers attach with ROW_GROUP_SIZE; each batch's appends must land in groups of
+    # at most that many rows, whichever connection wrote them.
+    db = tmp_path / "m.duckdb"
+    for batch in range(3):
+        with store.connect(db) as con:
+            start_run(con)
+            numbers = range(batch * 1200, (batch + 1) * 1200)
+            store_batch(
+                con, "r1", [article(n) for n in numbers], [p for n in numbers for p in passages(n)], [], []
+            )
+    with store.connect(db, read_only=True) as con:
+        groups = con.execute(
+            "SELECT row_group_id, max(start + count) - min(start) FROM pragma_storage_info('passages') "
+            "WHERE column_id = 0 GROUP BY row_group_id"
+        ).fetchall()
+        (total,) = con.execute("SELECT count(*) FROM passages").fetchone()
+    assert total == 7200
+    assert len(groups) >= 4
+    assert max(rows for _, rows in groups) <= 2048
