@@ -7,12 +7,14 @@ Starts one ThreadingHTTPServer per host on 127.0.0.1 … 127.0.0.<hosts> (Linux 
 whole 127.0.0.0/8 to loopback), each serving ``--feeds-per-host`` generated RSS 2.0 feeds
 of 20 items. Every response is delayed by ``--latency-ms``; servers send an ETag and answer
 If-None-Match with 304, count body bytes served, and record the maximum number of requests
-in flight at once per host. Then measures, in this process:
+in flight at once per host. The servers run in a child process of their own, as real
+servers would: in the measuring process their 100 handler threads would take the GIL from
+the client being measured. Then measures, in this process:
 
 1. baseline: a sequential ``httpx.Client`` GET + ``feedparser.parse`` per feed;
-2. monitor: ``poll_feeds`` through ``open_fetcher(FetchLimits(concurrency=64,
-   per_host_concurrency=2), AddressGuard(["127.0.0.0/8"]))`` – all polls must be OK with
-   20 entries;
+2. monitor: the run's own polling path, ``NetworkSession.poll`` (the async fetcher with
+   ``concurrency=64, per_host_concurrency=2`` and the default per-host spacing, feeds parsed
+   in its worker processes, whose start-up is counted) – all polls must be OK with 20 entries;
 3. repeat: the same poll with the ETags of run 2 – all polls must be NOT_MODIFIED.
 
 Progress goes to stderr; the last stdout line is a JSON object.
@@ -21,9 +23,10 @@ Progress goes to stderr; the last stdout line is a JSON object.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import json
+import multiprocessing
+import multiprocessing.connection
 import random
 import resource
 import sys
@@ -37,10 +40,9 @@ from xml.sax.saxutils import escape
 import feedparser
 import httpx
 
-from monitor.ingest.guard import AddressGuard
-from monitor.ingest.http import FetchLimits, open_fetcher
-from monitor.ingest.polling import poll_feeds
+from monitor.config import Settings
 from monitor.models import Feed, FeedState, FetchStatus
+from monitor.pipeline.network import NetworkSession
 
 ITEMS_PER_FEED = 20
 MAX_BYTES = 10 * 1024 * 1024
@@ -156,6 +158,49 @@ def served(servers: list[FeedServer]) -> tuple[int, int]:
     return sum(s.body_bytes for s in servers), max(s.max_active for s in servers)
 
 
+def serve(
+    conn: multiprocessing.connection.Connection, hosts: int, feeds_per_host: int, latency_s: float
+) -> None:
+    """The server process: start the hosts, send the feed list, then answer reset/stats/stop."""
+    servers, feeds = start_servers(hosts, feeds_per_host, latency_s)
+    size = sum(len(body) for s in servers for body, _ in s.docs.values()) / len(feeds)
+    conn.send(([(f.name, f.url) for f in feeds], size))
+    while (command := conn.recv()) != "stop":
+        if command == "reset":
+            for s in servers:
+                s.reset()
+            conn.send(None)
+        elif command == "stats":
+            conn.send(served(servers))
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+    conn.send(None)
+
+
+class ServerProcess:
+    """The feed hosts in a child process, driven over a pipe."""
+
+    def __init__(self, hosts: int, feeds_per_host: int, latency_s: float) -> None:
+        # fork: nothing has started a thread yet, and the child needs only this module.
+        context = multiprocessing.get_context("fork")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=serve, args=(child, hosts, feeds_per_host, latency_s), daemon=True
+        )
+        self.process.start()
+        pairs, self.size = self.conn.recv()
+        self.feeds = [Feed(name=name, url=url) for name, url in pairs]
+
+    def ask(self, command: str) -> object:
+        self.conn.send(command)
+        return self.conn.recv()
+
+    def stop(self) -> None:
+        self.ask("stop")
+        self.process.join(timeout=30)
+
+
 def baseline(feeds: list[Feed]) -> int:
     ok = 0
     with httpx.Client(trust_env=False, timeout=30) as client:
@@ -165,9 +210,9 @@ def baseline(feeds: list[Feed]) -> int:
     return ok
 
 
-async def monitor_poll(limits: FetchLimits, feeds: list[Feed], states: dict[str, FeedState]) -> list:
-    async with open_fetcher(limits, AddressGuard(["127.0.0.0/8"]), "bench") as fetcher:
-        return await poll_feeds(fetcher, feeds, states, MAX_BYTES)
+def monitor_poll(settings: Settings, feeds: list[Feed], states: dict[str, FeedState]) -> list:
+    with NetworkSession(settings) as session:
+        return session.poll(feeds, states)
 
 
 def main() -> None:
@@ -181,9 +226,11 @@ def main() -> None:
     log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     started = time.perf_counter()
 
-    servers, feeds = start_servers(args.hosts, args.feeds_per_host, args.latency_ms / 1000)
-    size = sum(len(body) for s in servers for body, _ in s.docs.values()) / len(feeds)
-    log(f"{len(servers)} servers up, {len(feeds)} feeds, {size:.0f} B/feed")
+    servers = ServerProcess(args.hosts, args.feeds_per_host, args.latency_ms / 1000)
+    feeds = servers.feeds
+    log(
+        f"{args.hosts} servers up in process {servers.process.pid}, {len(feeds)} feeds, {servers.size:.0f} B/feed"
+    )
     try:
         log("baseline: sequential httpx.Client + feedparser …")
         t0 = time.perf_counter()
@@ -191,15 +238,16 @@ def main() -> None:
         base_s = time.perf_counter() - t0
         log(f"baseline: {base_s:.2f} s, {base_ok}/{len(feeds)} ok, {len(feeds) / base_s:.1f} feeds/s")
 
-        limits = FetchLimits(concurrency=64, per_host_concurrency=2, max_bytes=MAX_BYTES)
-        delay = getattr(limits, "per_host_delay_s", None)  # None until the politeness work lands
-        log(f"monitor: {limits}")
-        for s in servers:
-            s.reset()
+        settings = Settings(
+            fetch_allow=["127.0.0.0/8"], concurrency=64, per_host_concurrency=2, max_feed_bytes=MAX_BYTES
+        )
+        delay = settings.per_host_delay_s
+        log(f"monitor: {settings.fetch_limits()}")
+        servers.ask("reset")
         t0 = time.perf_counter()
-        first = asyncio.run(monitor_poll(limits, feeds, {}))
+        first = monitor_poll(settings, feeds, {})
         mon_s = time.perf_counter() - t0
-        bytes_first, max_first = served(servers)
+        bytes_first, max_first = servers.ask("stats")
         first_ok = all(p.status is FetchStatus.OK and len(p.entries) == ITEMS_PER_FEED for p in first)
         statuses = {st.value: sum(p.status is st for p in first) for st in FetchStatus}
         log(
@@ -214,22 +262,17 @@ def main() -> None:
             )
             for p in first
         }
-        for s in servers:
-            s.reset()
+        servers.ask("reset")
         t0 = time.perf_counter()
-        second = asyncio.run(monitor_poll(limits, feeds, states))
-        bytes_second, max_second = served(servers)
+        second = monitor_poll(settings, feeds, states)
+        bytes_second, max_second = servers.ask("stats")
         second_nm = all(p.status is FetchStatus.NOT_MODIFIED for p in second)
         log(
             f"monitor run 2: {time.perf_counter() - t0:.2f} s, not modified: {second_nm}, max/host {max_second}"
         )
     finally:
-        for s in servers:
-            s.shutdown()
-            s.server_close()
-    log(
-        f"servers stopped ({threading.active_count()} threads left); wall {time.perf_counter() - started:.1f} s"
-    )
+        servers.stop()
+    log(f"servers stopped; wall {time.perf_counter() - started:.1f} s")
 
     feeds_per_s, base_per_s = len(feeds) / mon_s, len(feeds) / base_s
     result = {
