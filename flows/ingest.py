@@ -51,6 +51,7 @@ def ingest(
     alerts_file: str | None = None,
     fetch_allow: list[str] | None = None,
     poll_all: bool = False,
+    shard: str | None = None,
 ) -> pipeline.RunSummary:
     """Run one ingest cycle over every feed in the feed list.
 
@@ -61,6 +62,7 @@ def ingest(
         alerts_file: JSON-lines alert sink (default: settings).
         fetch_allow: hosts or CIDR ranges exempt from the private-address guard.
         poll_all: poll every feed, not only those whose adaptive schedule says they are due.
+        shard: ``K/N``: poll only shard K of N of the feed list (one deployment per shard).
 
     Returns:
         The run's counts per stage.
@@ -69,7 +71,7 @@ def ingest(
         AllFeedsFailed: every feed failed to poll (the run is recorded as failed).
     """
     settings = settings_with_secrets(
-        db=db, feeds=feeds, topics=topics, alerts_file=alerts_file, fetch_allow=fetch_allow
+        db=db, feeds=feeds, topics=topics, alerts_file=alerts_file, fetch_allow=fetch_allow, shard=shard
     )
     summary = pipeline.run_ingest(
         settings,

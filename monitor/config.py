@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from monitor.ingest.http import FetchLimits
+from monitor.ingest.shards import Shard, parse_shard
 from monitor.matching.embedding.encoder import DEFAULT_EMBEDDER
 
 DEFAULT_USER_AGENT = (
@@ -121,6 +122,20 @@ class Settings(BaseSettings):
     db_lock_timeout_s: float = Field(
         60.0, description="How long a write waits for another process to release the database."
     )
+    shard: str | None = Field(
+        None,
+        description="K/N: poll only the feeds in shard K of N (a stable hash of each feed's URL); "
+        "unset polls every feed.",
+    )
+
+    @field_validator("shard")
+    @classmethod
+    def _check_shard(cls, value: str | None) -> str | None:
+        return str(parse_shard(value)) if value else None
+
+    def feed_shard(self) -> Shard:
+        """The shard of the feed list this worker polls (``1/1``: all of it)."""
+        return parse_shard(self.shard)
 
     @field_validator("alert_urls", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ import yaml
 from monitor import pipeline, store
 from monitor.config import Settings
 from monitor.demo import FEED_NAMES
+from monitor.ingest.feedlist import load_feeds
 from monitor.models import FetchStatus, PageFailure
 from monitor.pipeline import store_batch
 from monitor.stories import text_hash
@@ -68,6 +69,34 @@ def test_run_ingest_runs_directly_without_an_orchestrator(tmp_path: Path, sample
     assert summary.counts["matches_new"] == summary.counts["alerts_delivered"] >= 6
     with store.connect(settings.db, read_only=True) as con:
         assert con.execute("SELECT status, flow_run_id FROM runs").fetchall() == [("completed", None)]
+
+
+def test_two_shards_poll_disjoint_feeds_and_together_store_the_whole_site(
+    tmp_path: Path, sample_site: str
+) -> None:
+    from monitor.ingest.shards import Shard
+
+    feeds = [{"name": name, "url": f"{sample_site}/feeds/{file}"} for file, name in FEED_NAMES.items()]
+    (tmp_path / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds}), encoding="utf-8")
+    polled: list[set[str]] = []
+    for k in (1, 2):
+        settings = Settings(
+            db=tmp_path / "m.duckdb", feeds=tmp_path / "feeds.yaml", topics=REPO / "topics.yaml",
+            fetch_allow=["127.0.0.1"], shard=f"{k}/2", read_copy=False,
+        )  # fmt: skip
+        summary = pipeline.run_ingest(settings, poll_all=True)
+        with store.connect(settings.db, read_only=True) as con:
+            done = {
+                r[0]
+                for r in con.execute("SELECT url FROM sources WHERE last_polled_at IS NOT NULL").fetchall()
+            }
+        polled.append(done - set().union(*polled))
+        assert summary.counts["feeds_total"] == len(polled[-1])
+        assert polled[-1] == {f.url for f in Shard(k, 2).select(load_feeds(settings.feeds).feeds)}
+    assert polled[0] and polled[1] and not polled[0] & polled[1]
+    assert len(polled[0] | polled[1]) == SAMPLE_FEEDS
+    with store.connect(tmp_path / "m.duckdb", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM articles").fetchone() == (SAMPLE_ARTICLES,)
 
 
 def test_save_batch_is_idempotent(con) -> None:

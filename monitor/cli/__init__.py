@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from pydantic import ValidationError
+
 from monitor import __version__
 from monitor.cli import alerts, extract, feeds, ingest, review, serve, sql, topics, ui
 from monitor.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_table
@@ -66,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The process exit code.
     """
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ValidationError as exc:
+        return _invalid_settings(exc)
     handler: Callable[[argparse.Namespace], int] = args.handler
     expected = _expected_errors()
     try:
@@ -74,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except tuple(expected) as exc:
         print(f"monitor: {exc}", file=sys.stderr)
         return next(code for kind, code in expected.items() if isinstance(exc, kind))
+    except ValidationError as exc:
+        return _invalid_settings(exc)
     except BrokenPipeError:
         # Output piped into `head` and cut short: not an error worth a traceback.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream for interpreter exit
@@ -81,3 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("monitor: interrupted", file=sys.stderr)
         return 130
+
+
+def _invalid_settings(exc: ValidationError) -> int:
+    """Name each bad setting (``MONITOR_<NAME>`` or its option) in one line, not a traceback."""
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        print(f"monitor: invalid setting {name} (MONITOR_{name.upper()}): {error['msg']}", file=sys.stderr)
+    return EXIT_USAGE

@@ -34,7 +34,13 @@ def prepare_prefect_env() -> None:
 
 
 def run_ingest_flow(
-    db: Path, feeds: Path, topics: Path, alerts_file: Path, fetch_allow: list[str] | None, poll_all: bool
+    db: Path,
+    feeds: Path,
+    topics: Path,
+    alerts_file: Path,
+    fetch_allow: list[str] | None,
+    poll_all: bool,
+    shard: str | None = None,
 ) -> RunSummary:
     """Run the ``ingest`` flow in this process and return its summary.
 
@@ -50,6 +56,7 @@ def run_ingest_flow(
         alerts_file=str(alerts_file),
         fetch_allow=fetch_allow,
         poll_all=poll_all,
+        shard=shard,
         return_state=True,
     )
     if state.is_failed():

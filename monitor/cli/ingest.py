@@ -47,6 +47,11 @@ def add_commands(sub: Any, settings: Settings) -> None:
         "--all", action="store_true", dest="poll_all",
         help="poll every feed now, not only those whose adaptive schedule says they are due",
     )  # fmt: skip
+    run.add_argument(
+        "--shard", metavar="K/N", default=settings.shard,
+        help="poll only shard K of N of the feed list, by a stable hash of each feed's URL, so that "
+        "N workers never poll the same feed (default: MONITOR_SHARD, else every feed)",
+    )  # fmt: skip
     run.set_defaults(handler=cmd_run)
 
     demo = sub.add_parser(
@@ -70,9 +75,16 @@ def _pipeline_options(p: argparse.ArgumentParser, settings: Settings, db_default
 
 def _run(args: argparse.Namespace, feeds: Path, allow: list[str] | None, poll_all: bool) -> int:
     from monitor.ingest.feedlist import load_feeds
+    from monitor.ingest.shards import ShardError, parse_shard
     from monitor.matching.topics import load_topics
 
-    settings = settings_from(args, feeds=feeds)
+    shard = getattr(args, "shard", None)
+    try:
+        parse_shard(shard)
+    except ShardError as exc:
+        print(f"monitor: --shard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = settings_from(args, feeds=feeds, shard=shard)
     # Validate before paying for Prefect's start-up; FeedListError and TopicConfigError reach main().
     feed_list = load_feeds(settings.feeds)
     load_topics(settings.topics)
@@ -82,12 +94,16 @@ def _run(args: argparse.Namespace, feeds: Path, allow: list[str] | None, poll_al
         return EXIT_USAGE
     for rejected in feed_list.rejected:
         print(f"monitor: skipping {rejected.error}", file=sys.stderr)
+    owned = settings.feed_shard().select(feed_list.feeds)
+    in_shard = f" (shard {settings.shard}: {len(owned)} of {len(feed_list.feeds)})" if settings.shard else ""
     print(
-        f"monitor: polling {len(feed_list.feeds)} feeds from {feeds}; database {settings.db}", file=sys.stderr
+        f"monitor: polling {len(owned)} feeds from {feeds}{in_shard}; database {settings.db}", file=sys.stderr
     )
     started = time.monotonic()
     try:
-        summary = run_ingest_flow(settings.db, feeds, settings.topics, settings.alerts_path, allow, poll_all)
+        summary = run_ingest_flow(
+            settings.db, feeds, settings.topics, settings.alerts_path, allow, poll_all, settings.shard
+        )
     except FlowFailed as exc:
         print(f"monitor: run failed after {time.monotonic() - started:.1f} s: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -127,13 +127,17 @@ def run_ingest(
             summary.rejected_feeds.append((rejected.name, rejected.error))
             log.warning("feed list entry rejected: %s", rejected.error)
         feeds = list(feed_list.feeds)
+        shard = settings.feed_shard()
+        if shard.count > 1:
+            feeds = shard.select(feeds)
+            log.info("shard %s: %d of %d feeds", shard, len(feeds), len(feed_list.feeds))
         if not poll_all:
             summary.not_due = len(feeds) - len([f for f in feeds if f.source_id in begun.due])
             feeds = [f for f in feeds if f.source_id in begun.due]
             if summary.not_due:
                 log.info(
                     "%d of %d feeds are not due yet (use --all to poll them anyway)",
-                    summary.not_due, len(feed_list.feeds),
+                    summary.not_due, summary.not_due + len(feeds),
                 )  # fmt: skip
         started = time.monotonic()
         try:
