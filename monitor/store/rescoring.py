@@ -35,6 +35,9 @@ def iter_passage_vectors(
     # on its own cursor: the caller queries ``con`` between chunks, which would otherwise end
     # the stream early without an error.
     cursor = con.cursor()
+    # A cursor starts in the default catalog, not the one the connection chose with USE.
+    (catalog,) = con.execute("SELECT current_database()").fetchone() or ("memory",)
+    cursor.execute(f"USE {catalog}")
     reader = cursor.execute(
         "SELECT article_id, seq, embedding, model FROM passages "
         "WHERE $ids IS NULL OR list_contains($ids::VARCHAR[], article_id) ORDER BY model, article_id, seq",
