@@ -155,6 +155,14 @@ def _attach(target: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A cursor of ``con`` in the same catalog (a new cursor starts in the default one, not the file)."""
+    (catalog,) = con.execute("SELECT current_database()").fetchone() or ("memory",)
+    own = con.cursor()
+    own.execute(f"USE {catalog}")
+    return own
+
+
 def _check_schema(con: duckdb.DuckDBPyConnection, target: str) -> None:
     latest = max(int(f.name.split("_", 1)[0]) for f in MIGRATIONS.glob("*.sql"))
     try:

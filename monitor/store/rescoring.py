@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from monitor.models import Match
 from monitor.store.db import arrow_view, now_utc
+from monitor.store.db import cursor as db_cursor
 from monitor.store.matches import matches_table
 
 
@@ -34,10 +35,7 @@ def iter_passage_vectors(
     # carried over to the next chunk so that every chunk holds whole articles. The scan runs
     # on its own cursor: the caller queries ``con`` between chunks, which would otherwise end
     # the stream early without an error.
-    cursor = con.cursor()
-    # A cursor starts in the default catalog, not the one the connection chose with USE.
-    (catalog,) = con.execute("SELECT current_database()").fetchone() or ("memory",)
-    cursor.execute(f"USE {catalog}")
+    cursor = db_cursor(con)
     reader = cursor.execute(
         "SELECT article_id, seq, embedding, model FROM passages "
         "WHERE $ids IS NULL OR list_contains($ids::VARCHAR[], article_id) ORDER BY model, article_id, seq",
