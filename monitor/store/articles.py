@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from monitor.models import Alias, Article, PageFailure, StoryStart
-from monitor.store.db import arrow_view, now_utc
+from monitor.store.db import arrow_view, insert_new, now_utc, upsert
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -57,10 +57,9 @@ def insert_aliases(con: duckdb.DuckDBPyConnection, aliases: Sequence[Alias], now
     )
     with arrow_view(con, "batch_aliases", table):
         return len(
-            con.execute(
-                "INSERT INTO article_aliases SELECT *, ? FROM batch_aliases ON CONFLICT DO NOTHING RETURNING 1",
-                [now],
-            ).fetchall()
+            insert_new(
+                con, "article_aliases", ["alias_id"], "SELECT *, ? AS created_at FROM batch_aliases", [now]
+            )
         )
 
 
@@ -107,9 +106,11 @@ def insert_signatures(
         }
     )
     with arrow_view(con, "batch_signatures", table):
-        con.execute(
-            "INSERT INTO article_signatures SELECT article_id, shingles, minhash, ? FROM batch_signatures "
-            "ON CONFLICT DO NOTHING",
+        insert_new(
+            con,
+            "article_signatures",
+            ["article_id"],
+            "SELECT article_id, shingles, minhash, ? AS created_at FROM batch_signatures",
             [now],
         )
 
@@ -128,11 +129,7 @@ def insert_stories(con: duckdb.DuckDBPyConnection, starts: Sequence[StoryStart],
     )
     with arrow_view(con, "batch_stories", table):
         return len(
-            con.execute(
-                "INSERT INTO stories BY NAME SELECT *, ? AS first_seen_at FROM batch_stories "
-                "ON CONFLICT DO NOTHING RETURNING 1",
-                [now],
-            ).fetchall()
+            insert_new(con, "stories", ["story_id"], "SELECT *, ? AS first_seen_at FROM batch_stories", [now])
         )
 
 
@@ -164,12 +161,7 @@ def insert_articles(
         }
     )
     with arrow_view(con, "batch_articles", table):
-        return len(
-            con.execute(
-                "INSERT INTO articles BY NAME SELECT * FROM batch_articles "
-                "ON CONFLICT DO NOTHING RETURNING article_id"
-            ).fetchall()
-        )
+        return len(insert_new(con, "articles", ["article_id"], "SELECT * FROM batch_articles"))
 
 
 def clear_failures(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> None:
@@ -199,15 +191,14 @@ def record_failures(
         }
     )
     with arrow_view(con, "batch_failures", table):
-        con.execute(
-            """
-            INSERT INTO page_failures
-            SELECT article_id, canonical_url, url, source_id, status, http_status, error, 1, $now, $now
-            FROM batch_failures
-            ON CONFLICT (article_id) DO UPDATE SET
-                status = excluded.status, http_status = excluded.http_status, error = excluded.error,
-                attempts = page_failures.attempts + 1, last_failed_at = excluded.last_failed_at
-            """,
+        upsert(
+            con,
+            "page_failures",
+            ["article_id"],
+            "SELECT article_id, canonical_url, url, source_id, status, http_status, error, 1 AS attempts, "
+            "$now AS first_failed_at, $now AS last_failed_at FROM batch_failures",
+            "status = excluded.status, http_status = excluded.http_status, error = excluded.error, "
+            "attempts = page_failures.attempts + 1, last_failed_at = excluded.last_failed_at",
             {"now": now},
         )
 

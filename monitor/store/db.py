@@ -6,13 +6,17 @@ import fcntl
 import os
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+
+from monitor.store import ducklake
+from monitor.store.ducklake import DuckLakeTarget
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # struct flock on Linux: l_type, l_whence (short), l_start, l_len (off_t), l_pid (pid_t), padding.
@@ -76,15 +80,17 @@ def describe_process(pid: int) -> str:
 
 @contextmanager
 def connect(
-    path: Path | str, *, read_only: bool = False, lock_timeout_s: float = 60.0
+    path: Path | str | DuckLakeTarget, *, read_only: bool = False, lock_timeout_s: float = 60.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database for one short write (or read) window, migrating it first.
 
     Retries while another process holds the file lock, so a flow waits for an
-    analyst's query to finish instead of failing at once.
+    analyst's query to finish instead of failing at once. A DuckLake store instead holds
+    its write lock for a read-write window (:mod:`monitor.store.ducklake`); its readers
+    never wait.
 
     Args:
-        path: the database file, or ``":memory:"``.
+        path: the database file, ``":memory:"``, or a DuckLake store.
         read_only: open without write access (no migrations are applied).
         lock_timeout_s: how long to keep retrying a held lock.
 
@@ -95,6 +101,10 @@ def connect(
         DatabaseBusy: the lock was still held after ``lock_timeout_s``.
         DatabaseMissing: ``read_only`` and the file does not exist.
     """
+    if isinstance(path, DuckLakeTarget):
+        with _ducklake(path, read_only, lock_timeout_s) as con:
+            yield con
+        return
     target = str(path)
     if target != ":memory:":
         if read_only and not Path(target).exists():
@@ -109,6 +119,33 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def _ducklake(
+    target: DuckLakeTarget, read_only: bool, lock_timeout_s: float
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    if read_only:
+        # Readers take no lock: each reads the snapshot committed when it began.
+        con = ducklake.attach(target, read_only=True)
+        try:
+            _check_schema(con, str(target))
+            yield con
+        finally:
+            con.close()
+        return
+    with ducklake.write_lock(target, lock_timeout_s, DatabaseBusy):
+        con = ducklake.attach(target)
+        try:
+            ducklake.migrate(con, migration_names())
+            yield con
+        finally:
+            con.close()
+
+
+def migration_names() -> dict[int, str]:
+    """Every migration's version and file name."""
+    return {int(f.name.split("_", 1)[0]): f.name for f in MIGRATIONS.glob("*.sql")}
 
 
 def _open(target: str, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
@@ -221,6 +258,87 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def insert_new(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    keys: Sequence[str],
+    select: str,
+    params: Sequence[Any] | Mapping[str, Any] | None = None,
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Insert the rows of ``select`` whose key is not stored yet; the portable ``ON CONFLICT DO NOTHING``.
+
+    DuckLake has no primary keys, so no statement can rely on a conflict: the new rows are
+    picked by an anti-join on the key (the first of any duplicates within the batch wins),
+    then inserted by name. On DuckLake this is exactly-once only because every write window
+    holds the store's write lock (:mod:`monitor.store.ducklake`), so no other writer commits
+    between the anti-join and the insert; on the DuckDB file the primary key backs it up.
+
+    Args:
+        con: the database.
+        table: the target table (a constant of the storage package, never user input).
+        keys: the columns that identify a row.
+        select: a query producing the candidate rows with the target's column names.
+        params: the query's parameters.
+        returning: columns of the inserted rows to return.
+
+    Returns:
+        One tuple of ``returning`` values per inserted row (empty tuples when none are asked for).
+    """
+    match = " AND ".join(f"stored.{k} = incoming.{k}" for k in keys)
+    fresh = con.execute(
+        f"SELECT * FROM ({select}) AS incoming "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS stored WHERE {match}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)}) = 1",
+        params,
+    ).fetch_arrow_table()
+    if fresh.num_rows == 0:
+        return []
+    with arrow_view(con, "_monitor_new_rows", fresh):
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _monitor_new_rows")
+    if not returning:
+        return [()] * fresh.num_rows
+    columns = [fresh.column(name).to_pylist() for name in returning]
+    return list(zip(*columns, strict=True))
+
+
+def changed(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+) -> int:
+    """Run an ``UPDATE`` or ``DELETE`` and return how many rows it changed (DuckLake has no ``RETURNING``)."""
+    row = con.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def upsert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    keys: Sequence[str],
+    select: str,
+    update: str,
+    params: Sequence[Any] | Mapping[str, Any] | None = None,
+) -> None:
+    """Insert the rows of ``select``, updating the stored row of a key that exists; portable to DuckLake.
+
+    A ``MERGE`` needs no primary key, so the same statement serves the DuckDB file and DuckLake.
+
+    Args:
+        con: the database.
+        table: the target table (a constant of the storage package).
+        keys: the columns that identify a row.
+        select: the incoming rows, named as the target's columns; they are ``excluded`` in ``update``.
+        update: the ``SET`` list for a stored row, e.g. ``name = excluded.name``.
+        params: the query's parameters.
+    """
+    match = " AND ".join(f"{table}.{k} = excluded.{k}" for k in keys)
+    con.execute(
+        f"MERGE INTO {table} USING ({select}) AS excluded ON {match} "
+        f"WHEN MATCHED THEN UPDATE SET {update} "
+        "WHEN NOT MATCHED THEN INSERT BY NAME",
+        params,
+    )
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from monitor.models import Alert
-from monitor.store.db import arrow_view
+from monitor.store.db import arrow_view, changed, insert_new, upsert
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -45,12 +45,14 @@ def insert_deliveries(
     )
     with arrow_view(con, "new_deliveries", table):
         return len(
-            con.execute(
-                "INSERT INTO deliveries (alert_id, channel_id, channel, mode, status, created_at, next_attempt_at) "
-                "SELECT alert_id, channel_id, channel, mode, 'pending', $now, $now FROM new_deliveries "
-                "ON CONFLICT DO NOTHING RETURNING 1",
+            insert_new(
+                con,
+                "deliveries",
+                ["alert_id", "channel_id"],
+                "SELECT alert_id, channel_id, channel, mode, 'pending' AS status, $now AS created_at, "
+                "$now AS next_attempt_at FROM new_deliveries",
                 {"now": now},
-            ).fetchall()
+            )
         )
 
 
@@ -89,15 +91,14 @@ def release_stale_claims(
 
 def give_up_old(con: duckdb.DuckDBPyConnection, now: datetime, after: timedelta) -> int:
     """Stop retrying rows that have not gone out within ``after`` of being queued."""
-    return len(
-        con.execute(
-            """
-            UPDATE deliveries SET status = 'gave-up',
-                note = coalesce(note || '; ', '') || 'not delivered within ' || $hours || ' h'
-            WHERE status IN ('pending', 'failed') AND created_at < $cutoff RETURNING 1
-            """,
-            {"cutoff": now - after, "hours": round(after.total_seconds() / 3600, 1)},
-        ).fetchall()
+    return changed(
+        con,
+        """
+        UPDATE deliveries SET status = 'gave-up',
+            note = coalesce(note || '; ', '') || 'not delivered within ' || $hours || ' h'
+        WHERE status IN ('pending', 'failed') AND created_at < $cutoff
+        """,
+        {"cutoff": now - after, "hours": round(after.total_seconds() / 3600, 1)},
     )
 
 
@@ -241,9 +242,12 @@ def assign_digest(
     now: datetime,
 ) -> None:
     """Fix a digest's membership: its rows keep the digest id, so a retry resends the same message."""
-    con.execute(
-        "INSERT INTO digests (digest_id, topic_id, channel_id, created_at, stories) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
+    insert_new(
+        con,
+        "digests",
+        ["digest_id"],
+        "SELECT ?::VARCHAR AS digest_id, ?::VARCHAR AS topic_id, ?::VARCHAR AS channel_id, "
+        "?::TIMESTAMPTZ AS created_at, ?::INTEGER AS stories",
         [digest_id, topic_id, channel_id, now, len(alert_ids)],
     )
     _update_rows(con, [(a, channel_id) for a in alert_ids], "digest_id = $digest", {"digest": digest_id})
@@ -312,14 +316,14 @@ def channel_failed(
     ).fetchone()
     failures = (row[0] if row else 0) + 1
     retry_at = now + timedelta(seconds=backoff(failures))
-    con.execute(
-        """
-        INSERT INTO channel_state (channel_id, channel, consecutive_failures, next_attempt_at, last_error)
-        VALUES ($id, $name, $failures, $retry, $error)
-        ON CONFLICT (channel_id) DO UPDATE SET channel = excluded.channel,
-            consecutive_failures = excluded.consecutive_failures, next_attempt_at = excluded.next_attempt_at,
-            last_error = excluded.last_error
-        """,
+    upsert(
+        con,
+        "channel_state",
+        ["channel_id"],
+        "SELECT $id::VARCHAR AS channel_id, $name::VARCHAR AS channel, $failures::INTEGER AS consecutive_failures, "
+        "$retry::TIMESTAMPTZ AS next_attempt_at, $error::VARCHAR AS last_error",
+        "channel = excluded.channel, consecutive_failures = excluded.consecutive_failures, "
+        "next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error",
         {"id": channel_id, "name": name, "failures": failures, "retry": retry_at, "error": error},
     )
     return retry_at
@@ -327,13 +331,14 @@ def channel_failed(
 
 def channel_ok(con: duckdb.DuckDBPyConnection, channel_id: str, name: str, now: datetime) -> None:
     """A channel that delivered: its failures and back-off are cleared."""
-    con.execute(
-        """
-        INSERT INTO channel_state (channel_id, channel, consecutive_failures, last_success_at)
-        VALUES ($id, $name, 0, $now)
-        ON CONFLICT (channel_id) DO UPDATE SET channel = excluded.channel, consecutive_failures = 0,
-            next_attempt_at = NULL, last_error = NULL, last_success_at = excluded.last_success_at
-        """,
+    upsert(
+        con,
+        "channel_state",
+        ["channel_id"],
+        "SELECT $id::VARCHAR AS channel_id, $name::VARCHAR AS channel, 0 AS consecutive_failures, "
+        "$now::TIMESTAMPTZ AS last_success_at",
+        "channel = excluded.channel, consecutive_failures = 0, next_attempt_at = NULL, last_error = NULL, "
+        "last_success_at = excluded.last_success_at",
         {"id": channel_id, "name": name, "now": now},
     )
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from monitor.store.db import now_utc
+from monitor.store.db import insert_new, now_utc
 
 # Each export: the table's rows of one UTC day, by the column that says when they arrived.
 EXPORTS = {
@@ -46,8 +46,12 @@ def export_day(con: duckdb.DuckDBPyConnection, day: date, name: str, root: Path)
     quoted = str(tmp).replace("'", "''")
     con.execute(f"COPY ({select}) TO '{quoted}' (FORMAT parquet, COMPRESSION zstd)", {"day": day})
     tmp.replace(out)
-    con.execute(
-        "INSERT INTO exports VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    insert_new(
+        con,
+        "exports",
+        ["day", "table_name"],
+        "SELECT ?::DATE AS day, ?::VARCHAR AS table_name, ?::VARCHAR AS path, ?::BIGINT AS rows, "
+        "?::TIMESTAMPTZ AS exported_at",
         [day, name, str(out), rows, now_utc()],
     )
     return out, int(rows)

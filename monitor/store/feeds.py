@@ -11,7 +11,7 @@ import pyarrow as pa
 from monitor.ingest.schedule import PollPlan
 from monitor.ingest.urls import canonicalize
 from monitor.models import Entry, Feed, FeedPoll, FeedState, FetchStatus, RejectedFeed
-from monitor.store.db import arrow_view, now_utc
+from monitor.store.db import arrow_view, insert_new, now_utc, upsert
 
 # last_status of a feed-list entry that could not be polled at all (see ingest.feedlist).
 INVALID = "invalid"
@@ -53,14 +53,13 @@ def sync_sources(
         )
     if rejected:
         with arrow_view(con, "rejected_feeds", invalid):
-            con.execute(
-                """
-                INSERT INTO sources (source_id, name, url, added_at, last_polled_at, last_status, last_error)
-                SELECT source_id, name, url, $now, $now, $invalid, error FROM rejected_feeds
-                ON CONFLICT (source_id) DO UPDATE SET
-                    name = excluded.name, last_polled_at = excluded.last_polled_at,
-                    last_error = excluded.last_error
-                """,
+            upsert(
+                con,
+                "sources",
+                ["source_id"],
+                "SELECT source_id, name, url, $now AS added_at, $now AS last_polled_at, "
+                "$invalid AS last_status, error AS last_error FROM rejected_feeds",
+                "name = excluded.name, last_polled_at = excluded.last_polled_at, last_error = excluded.last_error",
                 {"now": now, "invalid": INVALID},
             )
     table = pa.table(
@@ -73,13 +72,12 @@ def sync_sources(
         }
     )
     with arrow_view(con, "incoming_feeds", table):
-        con.execute(
-            """
-            INSERT INTO sources (source_id, name, url, language, tags, added_at)
-            SELECT source_id, name, url, language, tags, ? FROM incoming_feeds
-            ON CONFLICT (source_id) DO UPDATE SET
-                name = excluded.name, language = excluded.language, tags = excluded.tags
-            """,
+        upsert(
+            con,
+            "sources",
+            ["source_id"],
+            "SELECT source_id, name, url, language, tags, ? AS added_at FROM incoming_feeds",
+            "name = excluded.name, language = excluded.language, tags = excluded.tags",
             [now],
         )
     rows = con.execute(
@@ -164,17 +162,15 @@ def record_polls(
                 {"now": now},
             )
         with arrow_view(con, "incoming_sightings", sightings):
-            inserted = con.execute(
-                """
-                INSERT INTO sightings BY NAME
-                SELECT article_id, source_id, url, title, feed_published_at, summary,
-                       ? AS first_seen_at, ? AS run_id
-                FROM incoming_sightings
-                ON CONFLICT DO NOTHING
-                RETURNING source_id
-                """,
+            inserted = insert_new(
+                con,
+                "sightings",
+                ["article_id", "source_id"],
+                "SELECT article_id, source_id, url, title, feed_published_at, summary, "
+                "? AS first_seen_at, ? AS run_id FROM incoming_sightings",
                 [now, run_id],
-            ).fetchall()
+                returning=["source_id"],
+            )
         new_per_source: dict[str, int] = {}
         for (source_id,) in inserted:
             new_per_source[source_id] = new_per_source.get(source_id, 0) + 1

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from monitor.models import Match, Topic
-from monitor.store.db import arrow_view, now_utc
+from monitor.store.db import arrow_view, insert_new, now_utc, upsert
 
 
 def matches_table(matches: Sequence[Match]) -> pa.Table:
@@ -41,11 +41,14 @@ def insert_matches(
     if not matches:
         return []
     with arrow_view(con, "batch_matches", matches_table(matches)):
-        rows = con.execute(
-            "INSERT INTO matches BY NAME SELECT *, 'new' AS status, $now AS matched_at, $run AS run_id "
-            "FROM batch_matches ON CONFLICT DO NOTHING RETURNING article_id, topic_id",
+        rows = insert_new(
+            con,
+            "matches",
+            ["article_id", "topic_id"],
+            "SELECT *, 'new' AS status, $now AS matched_at, $run AS run_id FROM batch_matches",
             {"now": now, "run": run_id},
-        ).fetchall()
+            returning=["article_id", "topic_id"],
+        )
     return [(r[0], r[1]) for r in rows]
 
 
@@ -65,15 +68,15 @@ def save_topics(con: duckdb.DuckDBPyConnection, topics: Sequence[Topic]) -> None
         }
     )
     with arrow_view(con, "incoming_topics", table):
-        con.execute(
-            """
-            INSERT INTO topics BY NAME SELECT *, ? AS updated_at FROM incoming_topics
-            ON CONFLICT (topic_id) DO UPDATE SET
-                name = excluded.name, description = excluded.description, threshold = excluded.threshold,
-                exemplars = excluded.exemplars, negatives = excluded.negatives, keywords = excluded.keywords,
-                keyword_penalty = excluded.keyword_penalty, language = excluded.language,
-                updated_at = excluded.updated_at
-            """,
+        upsert(
+            con,
+            "topics",
+            ["topic_id"],
+            "SELECT *, ? AS updated_at FROM incoming_topics",
+            "name = excluded.name, description = excluded.description, threshold = excluded.threshold, "
+            "exemplars = excluded.exemplars, negatives = excluded.negatives, keywords = excluded.keywords, "
+            "keyword_penalty = excluded.keyword_penalty, language = excluded.language, "
+            "updated_at = excluded.updated_at",
             [now_utc()],
         )
 

@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from monitor.models import AlertCandidate, QueuedAlert
-from monitor.store.db import arrow_view
+from monitor.store.db import arrow_view, insert_new
 
 
 def alert_candidates(
@@ -39,10 +39,12 @@ def insert_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[QueuedAlert],
         }
     )
     with arrow_view(con, "batch_alerts", table):
-        rows = con.execute(
-            "INSERT INTO alerts (alert_id, article_id, topic_id, created_at) "
-            "SELECT alert_id, article_id, topic_id, ? FROM batch_alerts "
-            "ON CONFLICT DO NOTHING RETURNING alert_id",
+        rows = insert_new(
+            con,
+            "alerts",
+            ["alert_id"],
+            "SELECT alert_id, article_id, topic_id, ? AS created_at FROM batch_alerts",
             [now],
-        ).fetchall()
+            returning=["alert_id"],
+        )
     return [r[0] for r in rows]

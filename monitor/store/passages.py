@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from monitor.models import Passage
-from monitor.store.db import arrow_view
+from monitor.store.db import arrow_view, insert_new
 
 
 def vectors_array(vectors: np.ndarray) -> pa.ListArray:
@@ -40,11 +40,7 @@ def insert_passages(con: duckdb.DuckDBPyConnection, passages: Sequence[Passage])
     if not passages:
         return 0
     with arrow_view(con, "batch_passages", passages_table(passages)):
-        return len(
-            con.execute(
-                "INSERT INTO passages BY NAME SELECT * FROM batch_passages ON CONFLICT DO NOTHING RETURNING seq"
-            ).fetchall()
-        )
+        return len(insert_new(con, "passages", ["article_id", "seq"], "SELECT * FROM batch_passages"))
 
 
 def replace_passages(

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from monitor.models import Match
-from monitor.store.db import arrow_view, now_utc
+from monitor.store.db import arrow_view, changed, insert_new, now_utc
 from monitor.store.db import cursor as db_cursor
 from monitor.store.matches import matches_table
 
@@ -148,26 +148,24 @@ def replace_matches(
             f"DELETE FROM deliveries WHERE alert_id IN (SELECT a.alert_id FROM alerts a WHERE {unsent})"
         )
         con.execute(f"DELETE FROM alerts a WHERE {unsent}")
-        counts["removed"] = len(con.execute(f"DELETE FROM matches m WHERE {stale} RETURNING 1").fetchall())
-        counts["updated"] = len(
-            con.execute(
-                """
-                UPDATE matches SET score = f.score, threshold = f.threshold,
-                    best_passage_seq = f.best_passage_seq, best_passage = f.best_passage,
-                    exemplar = f.exemplar, model = f.model, embedding_score = f.embedding_score,
-                    keyword_hits = f.keyword_hits
-                FROM fresh f WHERE matches.article_id = f.article_id AND matches.topic_id = f.topic_id
-                RETURNING 1
-                """
-            ).fetchall()
-        )
-        added = con.execute(
+        counts["removed"] = changed(con, f"DELETE FROM matches m WHERE {stale}")
+        counts["updated"] = changed(
+            con,
             """
-            INSERT INTO matches BY NAME
-            SELECT f.*, 'new' AS status, ? AS matched_at, 'rescore' AS run_id FROM fresh f
-            ON CONFLICT DO NOTHING RETURNING article_id, topic_id
+            UPDATE matches SET score = f.score, threshold = f.threshold,
+                best_passage_seq = f.best_passage_seq, best_passage = f.best_passage,
+                exemplar = f.exemplar, model = f.model, embedding_score = f.embedding_score,
+                keyword_hits = f.keyword_hits
+            FROM fresh f WHERE matches.article_id = f.article_id AND matches.topic_id = f.topic_id
             """,
+        )
+        added = insert_new(
+            con,
+            "matches",
+            ["article_id", "topic_id"],
+            "SELECT f.*, 'new' AS status, ? AS matched_at, 'rescore' AS run_id FROM fresh f",
             [now_utc()],
-        ).fetchall()
+            returning=["article_id", "topic_id"],
+        )
     counts["added"] = len(added)
     return counts, [(r[0], r[1]) for r in added]
