@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from monitor.ingest.http import FetchLimits
 from monitor.ingest.shards import Shard, parse_shard
 from monitor.matching.embedding.encoder import DEFAULT_EMBEDDER
+from monitor.store.ducklake import DuckLakeTarget
 
 DEFAULT_USER_AGENT = (
     "news-coverage-monitor/0.1 (+https://github.com/news-coverage-monitor; set MONITOR_USER_AGENT)"
@@ -127,6 +128,33 @@ class Settings(BaseSettings):
         description="K/N: poll only the feeds in shard K of N (a stable hash of each feed's URL); "
         "unset polls every feed.",
     )
+
+    store: Literal["duckdb", "ducklake"] = Field(
+        "duckdb",
+        description="Storage backend: duckdb (the file at db) or ducklake (a PostgreSQL catalog and a data "
+        "path, for many workers).",
+    )
+    ducklake_catalog: str | None = Field(
+        None,
+        description="DuckLake's catalog database, a libpq connection string "
+        "(host=127.0.0.1 port=5432 dbname=monitor user=monitor).",
+    )
+    ducklake_data: str | None = Field(
+        None, description="DuckLake's data path for Parquet files: a directory, or s3://bucket/prefix."
+    )
+
+    @model_validator(mode="after")
+    def _check_store(self) -> Settings:
+        if self.store == "ducklake" and not (self.ducklake_catalog and self.ducklake_data):
+            raise ValueError("store=ducklake needs MONITOR_DUCKLAKE_CATALOG and MONITOR_DUCKLAKE_DATA")
+        return self
+
+    @property
+    def store_target(self) -> Path | DuckLakeTarget:
+        """What the storage package opens: the DuckDB file, or the DuckLake store."""
+        if self.store == "ducklake" and self.ducklake_catalog and self.ducklake_data:
+            return DuckLakeTarget(self.ducklake_catalog, self.ducklake_data)
+        return self.db
 
     @field_validator("shard")
     @classmethod

@@ -37,21 +37,22 @@ def run_maintenance(settings: Settings, progress: Callable[[str], None] | None =
     """
     report = MaintenanceReport()
     say = progress or (lambda _line: None)
-    with store.writer_lease(settings.db, "maintenance", settings.db_lock_timeout_s, on_wait=say):
+    with store.writer_lease(settings.store_target, "maintenance", settings.db_lock_timeout_s, on_wait=say):
         started = time.monotonic()
-        with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
+        with store.connect(settings.store_target, lock_timeout_s=settings.db_lock_timeout_s) as con:
             con.execute("CHECKPOINT")
-            con.execute("VACUUM ANALYZE")  # fresh statistics for the analysts' query plans
+            if settings.store == "duckdb":  # DuckLake keeps its statistics in the catalog
+                con.execute("VACUUM ANALYZE")  # fresh statistics for the analysts' query plans
         report.seconds["checkpoint_vacuum_s"] = round(time.monotonic() - started, 3)
         started = time.monotonic()
         root = export_root(settings)
-        with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
+        with store.connect(settings.store_target, lock_timeout_s=settings.db_lock_timeout_s) as con:
             for day, name in exports.days_to_export(con, store.now_utc().date()):
                 path, rows = exports.export_day(con, day, name, root)
                 report.exported.append((day.isoformat(), name, rows))
                 say(f"exported {rows} {name} of {day} to {path}")
         report.seconds["export_s"] = round(time.monotonic() - started, 3)
-        if settings.read_copy:
+        if settings.read_copy and settings.store == "duckdb":  # DuckLake's readers never block
             report.refresh = refresh_read_copy(
                 settings.db, settings.db_lock_timeout_s, fts=settings.fts_index
             )

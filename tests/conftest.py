@@ -120,3 +120,34 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A real PostgreSQL server on 127.0.0.1 for the session (DuckLake's catalog).
+
+    Skips when PostgreSQL is not installed, unless ``MONITOR_REQUIRE_POSTGRES=1`` (set by
+    ``.ci/run``, which installs it), where a missing server is a failure.
+    """
+    from tests.postgres import PostgresUnavailable, running_postgres
+
+    try:
+        with running_postgres() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        if os.environ.get("MONITOR_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def ducklake_target(postgres, tmp_path: Path, request: pytest.FixtureRequest):
+    """A fresh, empty DuckLake store: its own catalog database and data directory."""
+    from monitor.ingest.urls import stable_id
+    from monitor.store.ducklake import DuckLakeTarget
+
+    name = "lake_" + stable_id(request.node.nodeid)[:12]
+    catalog = postgres.create_database(name)
+    data = tmp_path / "lake"
+    data.mkdir()
+    return DuckLakeTarget(catalog, str(data) + "/")

@@ -73,9 +73,9 @@ def deliver_due(
     plan = routes(settings, topics)
     channels = open_channels(settings, plan, echo)
     wait = settings.db_lock_timeout_s if wait_s is None else wait_s
-    with store.writer_lease(settings.db, "alert delivery", wait):
+    with store.writer_lease(settings.store_target, "alert delivery", wait):
         return deliver(
-            lambda: store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s),
+            lambda: store.connect(settings.store_target, lock_timeout_s=settings.db_lock_timeout_s),
             channels,
             plan,
             policy(settings),

@@ -79,7 +79,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     from monitor import store
     from monitor.store.deliveries import delivery_log
 
-    with store.connect(args.db, read_only=True) as con:
+    with store.connect(settings_from(args).store_target, read_only=True) as con:
         columns, rows = delivery_log(con, args.limit, args.channel)
     if args.format == "json":
         json.dump(

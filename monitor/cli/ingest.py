@@ -147,7 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if code != EXIT_OK:
         return code
-    with store.connect(args.db, read_only=True) as con:
+    with store.connect(settings_from(args).store_target, read_only=True) as con:
         con.execute(FLAGGED_SQL)
         columns = [d[0] for d in con.description]
         rows = con.fetchall()

@@ -73,11 +73,11 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     if args.decisions:
-        with store.connect(args.db, read_only=True) as con:
+        with store.connect(settings_from(args).store_target, read_only=True) as con:
             columns, rows = reviews.reviews_table(con, args.limit)
         return _print(columns, rows, args.format)
     if args.list:
-        with store.connect(args.db, read_only=True) as con:
+        with store.connect(settings_from(args).store_target, read_only=True) as con:
             queue = reviews.review_queue(con, args.topic, args.limit, include_reviewed=args.all)
         if args.format == "json":
             json.dump([_item_json(i) for i in queue], sys.stdout, ensure_ascii=False)
@@ -120,7 +120,7 @@ def _decide_one(settings: Settings, args: argparse.Namespace) -> int:
     from monitor.review.decisions import record, reviewer_name
     from monitor.store import reviews
 
-    with store.connect(args.db, read_only=True) as con:
+    with store.connect(settings_from(args).store_target, read_only=True) as con:
         keys = reviews.match_keys(con, args.article, args.topic)
         article = store.find_article(con, args.article) if not keys else None
     if not keys:
@@ -199,7 +199,7 @@ def _interactive(settings: Settings, args: argparse.Namespace) -> int:
     from monitor.review.decisions import record, reviewer_name
     from monitor.store import reviews
 
-    with store.connect(args.db, read_only=True) as con:
+    with store.connect(settings_from(args).store_target, read_only=True) as con:
         queue = reviews.review_queue(con, args.topic, args.limit)
     if not queue:
         print("Nothing to review: every flagged match has a verdict.")

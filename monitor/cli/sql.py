@@ -116,8 +116,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
             return fail(f"--param expects NAME=VALUE, got {item!r}", EXIT_USAGE)
         params.append((name, value))
     settings = settings_from(args)
-    target = args.db
-    if not args.live:
+    target = settings.store_target  # a DuckLake store's readers never block: no read copy
+    if not args.live and settings.store == "duckdb":
         copy = read_copy_path(args.db)
         if copy.exists():
             target = copy

@@ -215,7 +215,7 @@ def _calibrate_from_reviews(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     routing = _routing(settings, load_topics(args.topics))
-    with store.connect(args.db, read_only=True) as con:
+    with store.connect(settings_from(args).store_target, read_only=True) as con:
         fits = fit_from_reviews(con, routing, args.target_precision)
     print("thresholds fitted to review verdicts (precision / recall / F1 on the reviewed items):")
     print(
@@ -256,7 +256,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     topics = load_topics(args.topics)
-    with store.connect(args.db, read_only=True) as con:
+    with store.connect(settings_from(args).store_target, read_only=True) as con:
         article = store.find_article(con, args.article_id)
         if article is None:
             return fail(f"no article matches {args.article_id!r} in {args.db}", EXIT_FAILED)
@@ -310,14 +310,15 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     from monitor.matching.reembed import reembed
 
     settings = settings_from(args)
-    if not args.db.exists():
+    if settings.store == "duckdb" and not args.db.exists():
         return fail(f"database not found: {args.db}", EXIT_FAILED)
     from monitor.matching.topics import load_topics
 
     routing = _routing(settings, load_topics(settings.topics))
-    with store.writer_lease(args.db, "monitor reembed", settings.db_lock_timeout_s, on_wait=progress):
+    target = settings.store_target
+    with store.writer_lease(target, "monitor reembed", settings.db_lock_timeout_s, on_wait=progress):
         result = reembed(
-            lambda: store.connect(args.db, lock_timeout_s=settings.db_lock_timeout_s),
+            lambda: store.connect(target, lock_timeout_s=settings.db_lock_timeout_s),
             routing,
             settings.passage_words,
             settings.passage_overlap_words,
@@ -339,7 +340,7 @@ def _dry_run(args: argparse.Namespace, matcher: Any) -> int:
     from monitor.matching.rescore import score_archive
     from monitor.review.dry_run import compare
 
-    with store.connect(args.db, read_only=True) as con:
+    with store.connect(settings_from(args).store_target, read_only=True) as con:
         diff = compare(con, score_archive(con, matcher, progress=progress))
     if args.format == "json":
         print(json.dumps(diff.__dict__, default=str))

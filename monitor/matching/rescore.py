@@ -196,8 +196,8 @@ def rescore_store(
 
     routing = load_routing(load_topics(settings.topics), strict=False, **settings.routing_options())
     with (
-        store.writer_lease(settings.db, "rescore", settings.db_lock_timeout_s, on_wait=progress),
-        store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con,
+        store.writer_lease(settings.store_target, "rescore", settings.db_lock_timeout_s, on_wait=progress),
+        store.connect(settings.store_target, lock_timeout_s=settings.db_lock_timeout_s) as con,
     ):
         check_encoder(con, routing.names)  # the stored vectors first: thresholds mean nothing across encoders
         routing.strict = True

@@ -120,7 +120,9 @@ def run_ingest(
     stages = stages or Stages()
     feed_list = load_feeds(settings.feeds)
     topics = load_topics(settings.topics)
-    with store.writer_lease(settings.db, purpose, settings.db_lock_timeout_s, on_wait=log.info) as lease:
+    with store.writer_lease(
+        settings.store_target, purpose, settings.db_lock_timeout_s, on_wait=log.info
+    ) as lease:
         begun = stages.start(settings, feed_list, topics, lease, flow_run_id)
         summary = RunSummary(begun.run_id)
         for rejected in feed_list.rejected:
@@ -224,7 +226,7 @@ def _poll_and_process(
         routing = load_routing(topics, **settings.routing_options())
         if [t.threshold for t in routing.topics] != [t.threshold for t in topics]:
             # The topics table records the thresholds in force: those fitted for the primary encoder.
-            with store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con:
+            with store.connect(settings.store_target, lock_timeout_s=settings.db_lock_timeout_s) as con:
                 store.save_topics(con, routing.topics)
         work = batches(todo, settings.batch_size)
         # Batch N+1 downloads while batch N is extracted, embedded and stored.

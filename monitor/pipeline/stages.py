@@ -41,7 +41,7 @@ from monitor.store.readcopy import Refresh, Snapshot, publish_snapshot, take_sna
 
 
 def _connect(settings: Settings) -> Any:
-    return store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s)
+    return store.connect(settings.store_target, lock_timeout_s=settings.db_lock_timeout_s)
 
 
 # --- stages -------------------------------------------------------------------------------
@@ -73,7 +73,12 @@ def poll(
 def record(
     settings: Settings, run_id: str, polls: list[FeedPoll], states: dict[str, FeedState]
 ) -> list[Entry]:
-    """Store each poll's outcome, schedule and sightings; return the run's work (pending entries)."""
+    """Store each poll's outcome, schedule and sightings; return the run's work (pending entries).
+
+    With feed shards, a worker takes the pending articles whose first sighting is in a feed of
+    its own shard, so two live workers do not download the same page (and a dead worker's
+    leftovers go to the same shard's next run).
+    """
     now = store.now_utc()
     plans = [
         plan_next_poll(
@@ -88,7 +93,9 @@ def record(
     ]
     with _connect(settings) as con:
         store.record_polls(con, run_id, polls, plans)
-        return store.pending_entries(con, settings.page_max_attempts, now)
+        pending = store.pending_entries(con, settings.page_max_attempts, now)
+    shard = settings.feed_shard()
+    return [e for e in pending if shard.owns(e.source_id)] if shard.count > 1 else pending
 
 
 def download(settings: Settings, entries: Sequence[Entry], session: NetworkSession) -> Downloaded:
@@ -165,7 +172,7 @@ class _StoredVectors:
     def __call__(self, hashes: Sequence[str]) -> dict[str, Any]:
         try:
             # No waiting on a held lock: the write below waits; this only saves encoder time.
-            with store.connect(self.settings.db, lock_timeout_s=0.0) as con:
+            with store.connect(self.settings.store_target, lock_timeout_s=0.0) as con:
                 vectors = stored_vectors(con, self.model, hashes)
         except store.DatabaseBusy as exc:
             # A held database means embedding these too, never losing the batch.
@@ -239,7 +246,7 @@ def finish(settings: Settings, summary: RunSummary, status: str, error: str | No
 
 def snapshot(settings: Settings, summary: RunSummary) -> Snapshot | None:
     """Checkpoint the live database and copy it for the read copy (under the writer lease; seconds per GB)."""
-    if not settings.read_copy or str(settings.db) == ":memory:":
+    if not settings.read_copy or settings.store != "duckdb" or str(settings.db) == ":memory:":
         return None
     return take_snapshot(settings.db, settings.db_lock_timeout_s)
 
@@ -250,7 +257,9 @@ def publish(settings: Settings, summary: RunSummary, taken: Snapshot | None) -> 
         return None
     refresh = publish_snapshot(taken, fts=settings.fts_index)
     with (
-        store.writer_lease(settings.db, "recording a read-copy refresh", settings.db_lock_timeout_s),
+        store.writer_lease(
+            settings.store_target, "recording a read-copy refresh", settings.db_lock_timeout_s
+        ),
         _connect(settings) as con,
     ):
         store.record_publish(con, summary.run_id, refresh.seconds)
@@ -261,6 +270,8 @@ def report_markdown(settings: Settings, summary: RunSummary) -> str:
     """The run's new matches per topic, with links, as Markdown."""
     from monitor.alerts.messages import run_summary_markdown
 
-    with store.connect(settings.db, read_only=True, lock_timeout_s=settings.db_lock_timeout_s) as con:
+    with store.connect(
+        settings.store_target, read_only=True, lock_timeout_s=settings.db_lock_timeout_s
+    ) as con:
         rows = store.run_matches(con, summary.run_id)
     return run_summary_markdown(summary.run_id, summary.counts, rows)

@@ -36,8 +36,10 @@ def record(settings: Settings, decision: ReviewDecision, on_wait: Callable[[str]
         WriterBusy: another writer kept the database past the lock timeout.
     """
     with (
-        store.writer_lease(settings.db, "monitor review", settings.db_lock_timeout_s, on_wait=on_wait),
-        store.connect(settings.db, lock_timeout_s=settings.db_lock_timeout_s) as con,
+        store.writer_lease(
+            settings.store_target, "monitor review", settings.db_lock_timeout_s, on_wait=on_wait
+        ),
+        store.connect(settings.store_target, lock_timeout_s=settings.db_lock_timeout_s) as con,
         store.transaction(con),
     ):
         return reviews.record_review(con, decision, store.now_utc())

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.store.ducklake import DuckLakeTarget
+
 
 class WriterBusy(RuntimeError):
     """Raised when another process still holds the writer lease after the timeout."""
@@ -50,6 +52,9 @@ class WriterLease:
 
     path: Path
     holder: Holder
+    # False for a DuckLake store, where many workers write at once: each write window holds the
+    # store's write lock instead (monitor.store.ducklake), and other writers may be alive.
+    exclusive: bool = True
 
 
 # Leases this process holds, by lease file: a writing command that calls another writing
@@ -75,12 +80,16 @@ def read_holder(path: Path) -> Holder | None:
 
 @contextmanager
 def writer_lease(
-    db: Path | str, purpose: str, timeout_s: float = 60.0, on_wait: Callable[[str], None] | None = None
+    db: Path | str | DuckLakeTarget,
+    purpose: str,
+    timeout_s: float = 60.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[WriterLease]:
     """Hold the writer lease of a database for the duration of the block.
 
     Args:
-        db: the database file (``:memory:`` needs no lease and gets a dummy one).
+        db: the database file (``:memory:`` needs no lease and gets a dummy one), or a DuckLake
+            store, which gets a non-exclusive one: its workers write side by side.
         purpose: what the writer does, shown to a writer that has to wait (``monitor run``).
         timeout_s: how long to wait for the current holder to finish.
         on_wait: told once, in a sentence, when the lease is held and this writer starts waiting.
@@ -94,6 +103,9 @@ def writer_lease(
     me = Holder(os.getpid(), socket.gethostname(), purpose, datetime.now(UTC).isoformat(timespec="seconds"))
     if str(db) == ":memory:":
         yield WriterLease(Path(":memory:"), me)
+        return
+    if isinstance(db, DuckLakeTarget):
+        yield WriterLease(Path(db.data), me, exclusive=False)
         return
     path = lease_path(db).resolve()
     with _HELD_LOCK:

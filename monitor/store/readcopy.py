@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from monitor.store import extensions
 from monitor.store.db import connect
 
 FTS_TABLE = "articles"
@@ -46,27 +47,9 @@ def read_copy_path(db: Path | str) -> Path:
     return db.with_name(f"{db.stem}.read{db.suffix or '.duckdb'}")
 
 
-def fts_extension_file() -> Path | None:
-    """The fts extension shipped by the ``duckdb-extension-fts`` package, if installed."""
-    try:
-        import duckdb_extension_fts
-    except ImportError:
-        return None
-    root = Path(duckdb_extension_fts.__file__).parent / "extensions"
-    found = sorted(root.glob(f"v{duckdb.__version__}/fts.duckdb_extension"))
-    return found[0] if found else None
-
-
 def load_fts(con: duckdb.DuckDBPyConnection) -> bool:
     """Load DuckDB's fts extension from the PyPI package (nothing is downloaded). Returns whether it loaded."""
-    path = fts_extension_file()
-    if path is None:
-        return False
-    # INSTALL from a file copies it into DuckDB's extension directory, where a later LOAD (or the
-    # duckdb CLI's autoloading) finds it offline.
-    con.execute(f"INSTALL '{path.as_posix()}'")  # a path from our own package, not user input
-    con.execute("LOAD fts")
-    return True
+    return extensions.load(con, "fts")
 
 
 def build_fts_index(con: duckdb.DuckDBPyConnection) -> None:

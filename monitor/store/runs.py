@@ -65,10 +65,15 @@ def start_run(con: duckdb.DuckDBPyConnection, lease: WriterLease, flow_run_id: s
     running = con.execute("SELECT run_id, pid, hostname FROM runs WHERE status = 'running'").fetchall()
     # A run on this host whose process still exists is left alone (it would be a writer that
     # bypassed the lease); every other run still marked running was killed.
-    gone = [
-        rid for rid, pid, hostname in running
-        if pid is None or hostname != host or pid == os.getpid() or not process_alive(pid)
-    ]  # fmt: skip
+    if lease.exclusive:
+        gone = [
+            rid for rid, pid, hostname in running
+            if pid is None or hostname != host or pid == os.getpid() or not process_alive(pid)
+        ]  # fmt: skip
+    else:
+        # Other workers write too: only a run of this host whose process is gone is known dead.
+        gone = [rid for rid, pid, hostname in running if hostname == host and pid is not None
+                and (pid == os.getpid() or not process_alive(pid))]  # fmt: skip
     if gone:
         con.execute(
             "UPDATE runs SET status = 'abandoned', error = 'process ended before the run finished' "

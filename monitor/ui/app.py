@@ -229,7 +229,7 @@ class Database:
         Raises:
             Unavailable: the database is missing, held by a writer for too long, or outdated.
         """
-        db = self.settings.db
+        db = self.settings.store_target
         timeout = min(self.settings.db_lock_timeout_s, READ_TIMEOUT_S)
         with self._lock:
             try:

@@ -1,0 +1,274 @@
+"""The DuckLake backend: many workers, one store (a PostgreSQL catalog plus Parquet data files).
+
+DuckLake has no primary keys, so nothing here can rest on ``ON CONFLICT``. Exactly-once
+rests instead on one rule: **every write window holds the store's write lock**, a
+PostgreSQL advisory lock in the catalog database. A window takes the lock, then begins its
+DuckLake transaction, so it sees every commit made before; it decides what is new by
+anti-joins on the same keys the DuckDB file declares (:func:`monitor.store.db.insert_new`),
+commits, and lets go. Two windows never interleave, so two workers that fetched the same
+article (or two syndicated copies) store it once, join it to one story and queue one alert
+per story and topic, exactly as one process would. PostgreSQL frees the lock of a
+connection whose process died, so a killed worker never blocks the others, and its
+uncommitted window leaves nothing behind.
+
+The compute (downloads, extraction, embedding, matching) runs outside the lock, in
+parallel on every worker; only the short writes queue (see the README's topology section).
+
+The schema is the DuckDB file's, derived from the same migrations: each table with the
+same columns and defaults, minus the constraints DuckLake cannot hold (keys; fixed-size
+arrays become lists), and the same views.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from monitor.store import extensions
+
+CATALOG = "monitor"
+# Advisory-lock keys are bigints; this one is derived from a fixed name and the data path,
+# so two stores sharing one PostgreSQL database do not share a lock.
+_LOCK_NAME = "news-coverage-monitor write window"
+_FIXED_ARRAY = re.compile(r"\[\d+\]$")
+
+
+class DuckLakeError(RuntimeError):
+    """Raised when the DuckLake store cannot be opened (catalog unreachable, extension missing)."""
+
+
+@dataclass(frozen=True)
+class DuckLakeTarget:
+    """Where a DuckLake store lives.
+
+    Attributes:
+        catalog: a libpq connection string for the PostgreSQL catalog database
+            (``host=127.0.0.1 port=5432 dbname=monitor user=monitor``).
+        data: the data path for Parquet files: a local directory or an ``s3://`` URL.
+    """
+
+    catalog: str
+    data: str
+
+    def __str__(self) -> str:
+        masked = re.sub(r"(password\s*=\s*)\S+", r"\1***", self.catalog)
+        return f"ducklake (catalog {masked}, data {self.data})"
+
+    @property
+    def lock_key(self) -> int:
+        """The advisory-lock key of this store's write window (a signed 64-bit integer)."""
+        digest = hashlib.sha256(f"{_LOCK_NAME}\0{self.data}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def attach(target: DuckLakeTarget, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection whose default catalog is the DuckLake store.
+
+    Raises:
+        DuckLakeError: an extension is missing, or the catalog or data path cannot be opened.
+    """
+    con = duckdb.connect(":memory:")
+    try:
+        for name in ("ducklake", "postgres"):
+            extensions.require(con, name)
+        if target.data.startswith(("s3://", "gs://", "r2://", "https://")) and not extensions.load(
+            con, "httpfs"
+        ):
+            raise DuckLakeError(
+                f"data path {target.data} needs the httpfs extension (pip install duckdb-extension-httpfs)"
+            )
+        options = f"DATA_PATH {_quote(target.data)}" + (", READ_ONLY" if read_only else "")
+        # ATTACH takes no parameters: the settings' strings go in as quoted literals.
+        con.execute(f"ATTACH {_quote('ducklake:postgres:' + target.catalog)} AS {CATALOG} ({options})")
+        con.execute(f"USE {CATALOG}")
+    except extensions.ExtensionMissing as exc:
+        con.close()
+        raise DuckLakeError(str(exc)) from exc
+    except duckdb.Error as exc:
+        con.close()
+        raise DuckLakeError(f"cannot open {target}: {exc}") from exc
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def write_lock(target: DuckLakeTarget, timeout_s: float, busy: type[Exception]) -> Iterator[None]:
+    """Hold the store's write lock (a PostgreSQL session advisory lock) for the block.
+
+    Args:
+        target: the store.
+        timeout_s: how long to wait for another worker's window to end.
+        busy: the exception to raise on timeout (the store's ``DatabaseBusy``).
+
+    Raises:
+        busy: another writer held the lock for longer than ``timeout_s``.
+        DuckLakeError: the catalog database cannot be reached.
+    """
+    import psycopg  # only DuckLake needs it
+
+    name = f"monitor pid {os.getpid()} on {socket.gethostname()}"
+    try:
+        pg = psycopg.connect(target.catalog, autocommit=True, application_name=name[:63])
+    except psycopg.Error as exc:
+        raise DuckLakeError(f"cannot reach the catalog database of {target}: {exc}") from exc
+    try:
+        deadline = time.monotonic() + timeout_s
+        delay = 0.01
+        while not _try_lock(pg, target.lock_key):
+            if time.monotonic() >= deadline:
+                raise busy(
+                    f"{target}: the write lock is held by {_holder(pg, target.lock_key)} "
+                    f"(waited {timeout_s:g} s); raise MONITOR_DB_LOCK_TIMEOUT_S if its writes are long"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        yield
+    finally:
+        pg.close()  # closing the session releases its advisory lock
+
+
+def _try_lock(pg: Any, key: int) -> bool:
+    row = pg.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+    return bool(row and row[0])
+
+
+def _holder(pg: Any, key: int) -> str:
+    # A bigint advisory key is split into classid (high 32 bits) and objid (low 32 bits).
+    row = pg.execute(
+        "SELECT a.application_name, a.client_addr::text, a.pid FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+        "AND l.classid::bigint = %s AND l.objid::bigint = %s LIMIT 1",
+        [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
+    ).fetchone()
+    return (
+        f"{row[0] or 'a session'} (backend {row[2]}, from {row[1] or 'a local socket'})"
+        if row
+        else "another writer"
+    )
+
+
+@functools.cache
+def schema_statements() -> tuple[str, ...]:
+    """The DuckLake DDL of the monitor's schema: the DuckDB file's tables and views, from its migrations.
+
+    Returns:
+        ``CREATE TABLE IF NOT EXISTS`` statements (columns, ``NOT NULL`` and defaults; no keys,
+        fixed-size arrays as lists), then ``CREATE OR REPLACE VIEW`` statements in creation order.
+    """
+    from monitor.store.db import migrate
+
+    scratch = duckdb.connect(":memory:")
+    try:
+        migrate(scratch)
+        return tuple(_table_ddl(scratch)) + tuple(_view_ddl(scratch))
+    finally:
+        scratch.close()
+
+
+def table_columns() -> dict[str, list[tuple[str, str, bool, str | None]]]:
+    """Each table's ``(column, type, not null, default)``, as DuckLake stores them."""
+    scratch = duckdb.connect(":memory:")
+    try:
+        from monitor.store.db import migrate
+
+        migrate(scratch)
+        return _columns(scratch)
+    finally:
+        scratch.close()
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str, bool, str | None]]]:
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type, NOT is_nullable, column_default FROM duckdb_columns() "
+        "WHERE NOT internal AND database_name = current_database() "
+        "AND table_name IN (SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()) "
+        "ORDER BY table_name, column_index"
+    ).fetchall()
+    tables: dict[str, list[tuple[str, str, bool, str | None]]] = {}
+    for table, column, kind, not_null, default in rows:
+        # DuckLake reports a column without a default as the expression NULL.
+        default = None if default in (None, "NULL") else default
+        tables.setdefault(table, []).append((column, _FIXED_ARRAY.sub("[]", kind), bool(not_null), default))
+    return tables
+
+
+def _table_ddl(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    for table, columns in _columns(con).items():
+        parts = [
+            f"{name} {kind}" + (" NOT NULL" if not_null else "") + (f" DEFAULT {default}" if default else "")
+            for name, kind, not_null, default in columns
+        ]
+        yield f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(parts)})"
+
+
+def _view_ddl(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    rows = con.execute(
+        "SELECT sql FROM duckdb_views() WHERE NOT internal AND database_name = current_database() ORDER BY view_oid"
+    ).fetchall()
+    for (sql,) in rows:
+        yield re.sub(r"^CREATE VIEW", "CREATE OR REPLACE VIEW", sql.strip(), count=1)
+
+
+def migrate(con: duckdb.DuckDBPyConnection, versions: dict[int, str]) -> list[int]:
+    """Bring a DuckLake store to the schema of the migrations, recording them in ``schema_migrations``.
+
+    Tables are created if missing and given any missing columns; views are replaced. Data
+    steps in the migrations concern DuckDB files that predate a table, never a new DuckLake store.
+    Call it under the write lock, so that two workers starting together do not both create.
+
+    Args:
+        con: a read-write DuckLake connection.
+        versions: every migration's version and file name.
+
+    Returns:
+        Versions recorded by this call.
+    """
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    pending = sorted(set(versions) - done)
+    if not pending:
+        return []
+    con.execute("BEGIN")
+    try:
+        for statement in schema_statements():
+            con.execute(statement)
+        stored = {
+            (t, c)
+            for t, c in con.execute(
+                "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()"
+            ).fetchall()
+        }
+        for table, columns in table_columns().items():
+            for name, kind, _, default in columns:
+                if (table, name) not in stored:
+                    con.execute(
+                        f"ALTER TABLE {table} ADD COLUMN {name} {kind}"
+                        + (f" DEFAULT {default}" if default else "")
+                    )
+        con.executemany(
+            "INSERT INTO schema_migrations VALUES (?, ?, now())", [[v, versions[v]] for v in pending]
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return pending
