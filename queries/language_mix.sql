@@ -12,7 +12,7 @@ SELECT
     round(count(*) / sum(count(*)) OVER (), 3) AS share,
     count(*) FILTER (WHERE EXISTS (SELECT 1 FROM matches AS m WHERE m.article_id = r.article_id)) AS flagged,
     count(DISTINCT r.source_id) AS outlets,
-    (SELECT string_agg(DISTINCT p.model, ', ') FROM passages AS p JOIN recent AS x USING (article_id)
+    (SELECT string_agg(DISTINCT p.model, ', ' ORDER BY p.model) FROM passages AS p JOIN recent AS x USING (article_id)
      WHERE coalesce(x.language, 'unknown') = coalesce(r.language, 'unknown')) AS encoders
 FROM recent AS r
 GROUP BY ALL

@@ -17,7 +17,7 @@ SELECT
         / nullif(count(r.review_id) FILTER (WHERE m.article_id IS NOT NULL), 0), 3
     ) AS precision,
     count(r.review_id) FILTER (WHERE r.verdict = 'relevant' AND m.article_id IS NULL) AS missed,
-    string_agg(DISTINCT r.reviewer, ', ') AS reviewers,
+    string_agg(DISTINCT r.reviewer, ', ' ORDER BY r.reviewer) AS reviewers,
     max(r.reviewed_at) AS last_review
 FROM topics AS t
 LEFT JOIN review_latest AS r

@@ -9,7 +9,7 @@ SELECT
     coalesce(a.site_name, s.name) AS outlet,
     a.published_at,
     a.url,
-    (SELECT string_agg(m.topic_id, ', ') FROM matches AS m WHERE m.article_id = a.article_id) AS topics,
+    (SELECT string_agg(m.topic_id, ', ' ORDER BY m.topic_id) FROM matches AS m WHERE m.article_id = a.article_id) AS topics,
     a.article_id
 FROM (
     SELECT article_id, fts_main_articles.match_bm25(article_id, getvariable('text')) AS bm25 FROM articles

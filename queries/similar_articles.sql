@@ -20,7 +20,7 @@ SELECT
     a.published_at,
     a.url,
     b.best_passage,
-    (SELECT string_agg(m.topic_id, ', ') FROM matches AS m WHERE m.article_id = a.article_id) AS topics,
+    (SELECT string_agg(m.topic_id, ', ' ORDER BY m.topic_id) FROM matches AS m WHERE m.article_id = a.article_id) AS topics,
     a.article_id
 FROM best AS b
 JOIN articles AS a USING (article_id)

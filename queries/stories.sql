@@ -9,7 +9,7 @@ SELECT
     ss.first_outlet,
     ss.n_outlets AS outlets,
     len(ss.member_articles) AS articles,
-    (SELECT string_agg(DISTINCT m.topic_id, ', ') FROM matches m JOIN articles a USING (article_id)
+    (SELECT string_agg(DISTINCT m.topic_id, ', ' ORDER BY m.topic_id) FROM matches m JOIN articles a USING (article_id)
      WHERE a.story_id = ss.story_id) AS topics,
     ss.title,
     (SELECT string_agg(coalesce(a.site_name, s.name, '?') || ': ' || coalesce(a.title, a.url), ' | '

@@ -14,7 +14,7 @@ WITH copies AS (
     JOIN articles AS a ON a.article_id = al.article_id JOIN sources AS src ON src.source_id = si.source_id
 ),
 flagged AS (
-    SELECT a.story_id, string_agg(DISTINCT m.topic_id, ', ') AS topics
+    SELECT a.story_id, string_agg(DISTINCT m.topic_id, ', ' ORDER BY m.topic_id) AS topics
     FROM matches AS m JOIN articles AS a USING (article_id)
     WHERE getvariable('topic') IS NULL OR m.topic_id = getvariable('topic')
     GROUP BY a.story_id

@@ -48,6 +48,7 @@ def _expected_errors() -> dict[type[BaseException], int]:
     from monitor.matching.embedding import EncoderUnavailable
     from monitor.matching.rescore import EncoderMismatch
     from monitor.matching.topics import TopicConfigError
+    from monitor.store.ducklake import DuckLakeError
 
     return {
         FeedListError: EXIT_USAGE,
@@ -59,6 +60,7 @@ def _expected_errors() -> dict[type[BaseException], int]:
         store.DatabaseBusy: EXIT_FAILED,
         store.DatabaseOutdated: EXIT_FAILED,
         store.WriterBusy: EXIT_FAILED,
+        DuckLakeError: EXIT_FAILED,
     }
 
 

@@ -99,6 +99,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     from monitor import store
+    from monitor.store import ducklake
     from monitor.store.readcopy import load_fts, read_copy_path
 
     if args.list:
@@ -128,7 +129,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
     vector = _text_vector(settings, dict(params))
     try:
         with store.connect(target, read_only=True, lock_timeout_s=settings.db_lock_timeout_s) as con:
-            if "fts_main_articles" in sql:
+            if "fts_main_articles" in sql and settings.store == "ducklake":
+                ducklake.index_fulltext(con)
+            elif "fts_main_articles" in sql:
                 load_fts(con)
             for name, value in params:
                 # SET VARIABLE takes an identifier, not a parameter; the name was checked above, and quoting it
