@@ -285,12 +285,11 @@ def timed_run(label: str, run: Callable[[], Any], servers: CorpusServers, pages:
     return seconds
 
 
-def read_run(db: Path) -> dict[str, Any]:
-    """The run's row in ``runs`` and what the database holds afterwards."""
-    import duckdb
+def read_run(db: Any) -> dict[str, Any]:
+    """The run's row in ``runs`` and what the store (a DuckDB file or a DuckLake) holds afterwards."""
+    from monitor import store
 
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with store.connect(db, read_only=True) as con:
         cursor = con.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT 1")
         row = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
         tables = {
@@ -307,8 +306,6 @@ def read_run(db: Path) -> dict[str, Any]:
         for article_id, topic_id in con.execute("SELECT article_id, topic_id FROM matches").fetchall():
             matched.setdefault(article_id, set()).add(topic_id)
         failures = con.execute("SELECT url, status, error FROM page_failures LIMIT 5").fetchall()
-    finally:
-        con.close()
     return {"row": row, "tables": tables, "models": models, "url_article": url_article, "matched": matched,
             "failures": failures}  # fmt: skip
 
@@ -450,7 +447,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline-articles", type=int, default=200, help="baseline sample (0: skip)")
     parser.add_argument("--direct", action="store_true", help="also run run_ingest without Prefect")
     parser.add_argument("--read-copy", action="store_true", help="refresh the read copy after the run")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (not implemented yet)")
+    parser.add_argument(
+        "--workers", type=int, default=None,
+        help="instead: DuckLake scaling, the corpus by one worker process and then by N sharded ones",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, default=None, help="keep databases and files in this directory")
     args = parser.parse_args(argv)
@@ -458,6 +458,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--feeds must be between 1 and 250 (one loopback address each)")
     if args.articles < args.feeds:
         parser.error("--articles must be at least --feeds")
+    if args.workers is not None and args.workers < 2:
+        parser.error("--workers must be at least 2 (it compares one worker with N)")
     if args.per_host_connections < 1:
         parser.error("--per-host-connections must be at least 1")
     return args
@@ -465,9 +467,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.workers is not None:
-        print("--workers: not implemented yet", file=sys.stderr)
-        return 2
     workdir = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     set_environment(args, workdir)
@@ -480,7 +479,14 @@ def main(argv: list[str] | None = None) -> int:
             log(
                 f"{len(servers.bases)} hosts up ({servers.bases[0]} … {servers.bases[-1]}), pid {servers.pid}"
             )
-            result = bench(args, corpus, servers, workdir)
+            if args.workers is not None:
+                from bench.workers import bench_workers
+
+                feeds = workdir / "feeds.yaml"
+                write_feed_list(feeds, corpus, servers)
+                result = bench_workers(args, corpus, servers, workdir, feeds, log)
+            else:
+                result = bench(args, corpus, servers, workdir)
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -127,20 +127,25 @@ def _ducklake(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     if read_only:
         # Readers take no lock: each reads the snapshot committed when it began.
-        con = ducklake.attach(target, read_only=True)
-        try:
+        with _lake_session(target, True) as con:
             _check_schema(con, str(target))
             yield con
-        finally:
-            con.close()
         return
-    with ducklake.write_lock(target, lock_timeout_s, DatabaseBusy):
-        con = ducklake.attach(target)
-        try:
-            ducklake.migrate(con, migration_names())
-            yield con
-        finally:
-            con.close()
+    with ducklake.write_lock(target, lock_timeout_s, DatabaseBusy), _lake_session(target, False) as con:
+        ducklake.migrate(con, migration_names())
+        yield con
+
+
+@contextmanager
+def _lake_session(target: DuckLakeTarget, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = ducklake.session(target, read_only)
+    try:
+        yield con
+    except duckdb.Error:
+        ducklake.forget(target, read_only)  # a broken connection is not reused
+        raise
+    finally:
+        con.close()
 
 
 def migration_names() -> dict[int, str]:

@@ -26,7 +26,7 @@ import hashlib
 import os
 import re
 import socket
-import time
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,6 +107,39 @@ def attach(target: DuckLakeTarget, read_only: bool = False) -> duckdb.DuckDBPyCo
     return con
 
 
+# One attached connection per store and mode in a process: attaching loads the catalog
+# (about 0.3 s), so write windows take cursors of it instead of attaching each time.
+_ATTACHED: dict[tuple[DuckLakeTarget, bool], duckdb.DuckDBPyConnection] = {}
+_ATTACHED_LOCK = threading.Lock()
+
+
+def session(target: DuckLakeTarget, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A cursor on this process's connection to the store, in the store's catalog.
+
+    Each statement (or explicit transaction) reads the latest committed snapshot, so a cursor
+    of a long-lived connection sees other workers' commits as a fresh attach would.
+
+    Raises:
+        DuckLakeError: the store cannot be attached.
+    """
+    key = (target, read_only)
+    with _ATTACHED_LOCK:
+        base = _ATTACHED.get(key)
+        if base is None:
+            base = _ATTACHED[key] = attach(target, read_only)
+    cur = base.cursor()
+    cur.execute(f"USE {CATALOG}")
+    return cur
+
+
+def forget(target: DuckLakeTarget, read_only: bool = False) -> None:
+    """Drop this process's connection to a store (after an error, the next window attaches afresh)."""
+    with _ATTACHED_LOCK:
+        base = _ATTACHED.pop((target, read_only), None)
+    if base is not None:
+        base.close()
+
+
 @contextmanager
 def write_lock(target: DuckLakeTarget, timeout_s: float, busy: type[Exception]) -> Iterator[None]:
     """Hold the store's write lock (a PostgreSQL session advisory lock) for the block.
@@ -128,24 +161,20 @@ def write_lock(target: DuckLakeTarget, timeout_s: float, busy: type[Exception]) 
     except psycopg.Error as exc:
         raise DuckLakeError(f"cannot reach the catalog database of {target}: {exc}") from exc
     try:
-        deadline = time.monotonic() + timeout_s
-        delay = 0.01
-        while not _try_lock(pg, target.lock_key):
-            if time.monotonic() >= deadline:
-                raise busy(
-                    f"{target}: the write lock is held by {_holder(pg, target.lock_key)} "
-                    f"(waited {timeout_s:g} s); raise MONITOR_DB_LOCK_TIMEOUT_S if its writes are long"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.25)
+        # PostgreSQL queues lock waiters in order, so no worker starves; a waiter whose process
+        # dies is noticed within a second and leaves the queue.
+        pg.execute(f"SET lock_timeout = {max(1, int(timeout_s * 1000))}")  # an int we computed
+        pg.execute("SET client_connection_check_interval = 1000")
+        try:
+            pg.execute("SELECT pg_advisory_lock(%s)", [target.lock_key])
+        except psycopg.errors.LockNotAvailable:
+            raise busy(
+                f"{target}: the write lock is held by {_holder(pg, target.lock_key)} "
+                f"(waited {timeout_s:g} s); raise MONITOR_DB_LOCK_TIMEOUT_S if its writes are long"
+            ) from None
         yield
     finally:
         pg.close()  # closing the session releases its advisory lock
-
-
-def _try_lock(pg: Any, key: int) -> bool:
-    row = pg.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
-    return bool(row and row[0])
 
 
 def _holder(pg: Any, key: int) -> str:
@@ -288,6 +317,8 @@ def index_fulltext(con: duckdb.DuckDBPyConnection) -> None:
         extensions.require(con, "fts")
     except extensions.ExtensionMissing as exc:
         raise DuckLakeError(str(exc)) from exc
-    con.execute(f"CREATE OR REPLACE TABLE memory.main.articles AS SELECT article_id, title, text FROM {CATALOG}.articles")
+    con.execute(
+        f"CREATE OR REPLACE TABLE memory.main.articles AS SELECT article_id, title, text FROM {CATALOG}.articles"
+    )
     con.execute("PRAGMA create_fts_index('memory.main.articles', 'article_id', 'title', 'text', overwrite=1)")
     con.execute(f"SET search_path = '{CATALOG}.main,memory.fts_main_articles,memory.main'")
