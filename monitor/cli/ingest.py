@@ -97,7 +97,8 @@ def _run(args: argparse.Namespace, feeds: Path, allow: list[str] | None, poll_al
     owned = settings.feed_shard().select(feed_list.feeds)
     in_shard = f" (shard {settings.shard}: {len(owned)} of {len(feed_list.feeds)})" if settings.shard else ""
     print(
-        f"monitor: polling {len(owned)} feeds from {feeds}{in_shard}; store {settings.store_target}", file=sys.stderr
+        f"monitor: polling {len(owned)} feeds from {feeds}{in_shard}; store {settings.store_target}",
+        file=sys.stderr,
     )
     started = time.monotonic()
     try:
