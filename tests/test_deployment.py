@@ -123,7 +123,13 @@ def test_deploy_all_against_a_real_server_and_run_ingest_with_a_worker(
         for proc in (worker, server):
             if proc is not None:
                 os.killpg(proc.pid, 15)
-                proc.wait(timeout=30)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    # A worker in the middle of a scheduled run (deliver, every minute) on a busy
+                    # machine may take longer to stop; what this test checks is already done.
+                    os.killpg(proc.pid, 9)
+                    proc.wait(timeout=30)
     elapsed = time.monotonic() - started
     with duckdb.connect(str(tmp_path / "m.duckdb"), read_only=True) as con:
         articles = con.execute("SELECT count(*) FROM articles").fetchone()[0]

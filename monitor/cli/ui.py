@@ -80,11 +80,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail(f"cannot listen on {host}:{args.port}: {exc.strerror or exc}; choose another --port")
     url = page_url(host, sock.getsockname()[1])
-    if not settings.db.exists():
+    if settings.store == "duckdb" and not settings.db.exists():
         print(
             f"monitor: no database yet at {settings.db}; run `monitor demo` or `monitor run`", file=sys.stderr
         )
-    print(f"Review page: {url}  (database {settings.db}; Ctrl-C stops)", flush=True)
+    print(f"Review page: {url}  (store {settings.store_target}; Ctrl-C stops)", flush=True)
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), log_level="warning", access_log=False, lifespan="off")
     )

@@ -44,7 +44,13 @@ def test_rescore_with_unchanged_topics_reproduces_ingest(db: Path, encoder: Enco
         summary = rescore(con, matcher)
     assert summary["added"] == summary["removed"] == 0
     assert summary["articles"] == SAMPLE_ARTICLES and summary["matches"] == len(before)
-    assert match_rows(db) == before
+    after = match_rows(db)
+    # The same decisions and evidence. The scores agree to within 1e-5, not bit for bit: the run
+    # and this test encode the topics' exemplars in batches of their own, and fp32 kernels
+    # (OpenVINO without bfloat16) round differently per batch shape.
+    assert after.keys() == before.keys()
+    assert {k: v[1:] for k, v in after.items()} == {k: v[1:] for k, v in before.items()}
+    assert max(abs(after[k][0] - before[k][0]) for k in before) <= 2e-5
 
 
 def test_rescore_follows_threshold_changes_and_keeps_reviewed_matches(
@@ -206,4 +212,11 @@ def test_scoring_the_archive_in_small_chunks_gives_the_same_matches(
     def key(m: object) -> tuple[str, str]:
         return (m.article_id, m.topic_id)  # type: ignore[attr-defined]
 
-    assert sorted(chunked.matches, key=key) == sorted(whole.matches, key=key) and len(whole.matches) >= 8
+    from dataclasses import replace
+
+    chunks, wholes = sorted(chunked.matches, key=key), sorted(whole.matches, key=key)
+    # Scores agree to the last digit or two, not bit for bit: numpy's matrix kernels block
+    # differently per matrix shape, and the rounding to 6 decimals can fall either way.
+    assert [replace(m, score=0.0) for m in chunks] == [replace(m, score=0.0) for m in wholes]
+    assert max(abs(a.score - b.score) for a, b in zip(chunks, wholes, strict=True)) <= 2e-6
+    assert len(whole.matches) >= 8
