@@ -93,7 +93,10 @@ def test_two_shards_poll_disjoint_feeds_and_together_store_the_whole_site(
         polled.append(done - set().union(*polled))
         assert summary.counts["feeds_total"] == len(polled[-1])
         assert polled[-1] == {f.url for f in Shard(k, 2).select(load_feeds(settings.feeds).feeds)}
-    assert polled[0] and polled[1] and not polled[0] & polled[1]
+    # Which shard owns a feed depends on its URL, and so on the sample site's random port: the
+    # split of four feeds may be 4/0. Each shard polled exactly its own feeds (asserted above),
+    # none twice, and together all of them.
+    assert not polled[0] & polled[1]
     assert len(polled[0] | polled[1]) == SAMPLE_FEEDS
     with store.connect(tmp_path / "m.duckdb", read_only=True) as con:
         assert con.execute("SELECT count(*) FROM articles").fetchone() == (SAMPLE_ARTICLES,)
