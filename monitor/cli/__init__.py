@@ -95,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _invalid_settings(exc: ValidationError) -> int:
     """Name each bad setting (``MONITOR_<NAME>`` or its option) in one line, not a traceback."""
     for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        name = ".".join(str(part) for part in error["loc"])
+        if not name:  # a rule across settings, such as store=ducklake without its catalog
+            print(f"monitor: invalid settings: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+            continue
         print(f"monitor: invalid setting {name} (MONITOR_{name.upper()}): {error['msg']}", file=sys.stderr)
     return EXIT_USAGE
