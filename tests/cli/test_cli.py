@@ -220,3 +220,21 @@ def test_killed_run_rerun_leaves_no_duplicates_and_no_gaps(tmp_path: Path, scrip
     assert runs == ["abandoned", "completed"]
     delivered = (tmp_path / "m.alerts.jsonl").read_text(encoding="utf-8").splitlines()
     assert len({json.loads(line)["alert_id"] for line in delivered}) == matches
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MONITOR_SHARD": "9/2"}, "monitor: invalid setting shard (MONITOR_SHARD): "),
+        ({"MONITOR_STORE": "ducklake"}, "monitor: invalid settings: store=ducklake needs MONITOR_DUCKLAKE_CATALOG"),
+        ({"MONITOR_STORE": "sqlite"}, "monitor: invalid setting store (MONITOR_STORE): "),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str], message: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["sql", "--list"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and len(err.strip().splitlines()) == 1, err
