@@ -226,7 +226,10 @@ def test_killed_run_rerun_leaves_no_duplicates_and_no_gaps(tmp_path: Path, scrip
     ("env", "message"),
     [
         ({"MONITOR_SHARD": "9/2"}, "monitor: invalid setting shard (MONITOR_SHARD): "),
-        ({"MONITOR_STORE": "ducklake"}, "monitor: invalid settings: store=ducklake needs MONITOR_DUCKLAKE_CATALOG"),
+        (
+            {"MONITOR_STORE": "ducklake"},
+            "monitor: invalid settings: store=ducklake needs MONITOR_DUCKLAKE_CATALOG",
+        ),
         ({"MONITOR_STORE": "sqlite"}, "monitor: invalid setting store (MONITOR_STORE): "),
     ],
 )
