@@ -121,6 +121,10 @@ def connect(
         con.close()
 
 
+# DuckLake stores this process has brought to the migrations' schema.
+_LAKES_MIGRATED: set[DuckLakeTarget] = set()
+
+
 @contextmanager
 def _ducklake(
     target: DuckLakeTarget, read_only: bool, lock_timeout_s: float
@@ -132,7 +136,9 @@ def _ducklake(
             yield con
         return
     with ducklake.write_lock(target, lock_timeout_s, DatabaseBusy), _lake_session(target, False) as con:
-        ducklake.migrate(con, migration_names())
+        if target not in _LAKES_MIGRATED:  # once per process, not in every write window
+            ducklake.migrate(con, migration_names())
+            _LAKES_MIGRATED.add(target)
         yield con
 
 
@@ -206,7 +212,7 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 def _check_schema(con: duckdb.DuckDBPyConnection, target: str) -> None:
-    latest = max(int(f.name.split("_", 1)[0]) for f in MIGRATIONS.glob("*.sql"))
+    latest = max(migration_names())
     try:
         row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
     except duckdb.CatalogException as exc:

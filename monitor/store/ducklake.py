@@ -192,7 +192,22 @@ def _holder(pg: Any, key: int) -> str:
     )
 
 
+Column = tuple[str, str, bool, str | None]  # name, type, not null, default
+
+
 @functools.cache
+def _reference() -> tuple[dict[str, list[Column]], tuple[str, ...]]:
+    """The schema the migrations build, read from a scratch in-memory database once per process."""
+    from monitor.store.db import migrate
+
+    scratch = duckdb.connect(":memory:")
+    try:
+        migrate(scratch)
+        return _columns(scratch), tuple(_view_ddl(scratch))
+    finally:
+        scratch.close()
+
+
 def schema_statements() -> tuple[str, ...]:
     """The DuckLake DDL of the monitor's schema: the DuckDB file's tables and views, from its migrations.
 
@@ -200,50 +215,36 @@ def schema_statements() -> tuple[str, ...]:
         ``CREATE TABLE IF NOT EXISTS`` statements (columns, ``NOT NULL`` and defaults; no keys,
         fixed-size arrays as lists), then ``CREATE OR REPLACE VIEW`` statements in creation order.
     """
-    from monitor.store.db import migrate
-
-    scratch = duckdb.connect(":memory:")
-    try:
-        migrate(scratch)
-        return tuple(_table_ddl(scratch)) + tuple(_view_ddl(scratch))
-    finally:
-        scratch.close()
+    tables, views = _reference()
+    creates = tuple(
+        f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(_column_ddl(*column) for column in columns)})"
+        for table, columns in tables.items()
+    )
+    return creates + views
 
 
-def table_columns() -> dict[str, list[tuple[str, str, bool, str | None]]]:
+def table_columns() -> dict[str, list[Column]]:
     """Each table's ``(column, type, not null, default)``, as DuckLake stores them."""
-    scratch = duckdb.connect(":memory:")
-    try:
-        from monitor.store.db import migrate
-
-        migrate(scratch)
-        return _columns(scratch)
-    finally:
-        scratch.close()
+    return _reference()[0]
 
 
-def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str, bool, str | None]]]:
+def _column_ddl(name: str, kind: str, not_null: bool, default: str | None) -> str:
+    return f"{name} {kind}" + (" NOT NULL" if not_null else "") + (f" DEFAULT {default}" if default else "")
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[Column]]:
     rows = con.execute(
         "SELECT table_name, column_name, data_type, NOT is_nullable, column_default FROM duckdb_columns() "
         "WHERE NOT internal AND database_name = current_database() "
         "AND table_name IN (SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()) "
         "ORDER BY table_name, column_index"
     ).fetchall()
-    tables: dict[str, list[tuple[str, str, bool, str | None]]] = {}
+    tables: dict[str, list[Column]] = {}
     for table, column, kind, not_null, default in rows:
         # DuckLake reports a column without a default as the expression NULL.
         default = None if default in (None, "NULL") else default
         tables.setdefault(table, []).append((column, _FIXED_ARRAY.sub("[]", kind), bool(not_null), default))
     return tables
-
-
-def _table_ddl(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
-    for table, columns in _columns(con).items():
-        parts = [
-            f"{name} {kind}" + (" NOT NULL" if not_null else "") + (f" DEFAULT {default}" if default else "")
-            for name, kind, not_null, default in columns
-        ]
-        yield f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(parts)})"
 
 
 def _view_ddl(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
@@ -289,10 +290,8 @@ def migrate(con: duckdb.DuckDBPyConnection, versions: dict[int, str]) -> list[in
         for table, columns in table_columns().items():
             for name, kind, _, default in columns:
                 if (table, name) not in stored:
-                    con.execute(
-                        f"ALTER TABLE {table} ADD COLUMN {name} {kind}"
-                        + (f" DEFAULT {default}" if default else "")
-                    )
+                    # Rows already stored have no value for it, so the new column cannot be NOT NULL.
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {_column_ddl(name, kind, False, default)}")
         con.executemany(
             "INSERT INTO schema_migrations VALUES (?, ?, now())", [[v, versions[v]] for v in pending]
         )
