@@ -143,6 +143,28 @@ class Settings(BaseSettings):
         None, description="DuckLake's data path for Parquet files: a directory, or s3://bucket/prefix."
     )
 
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads",
+        description="Where extraction and embedding run: threads (this process and its extraction worker) "
+        "or dask (a Dask cluster through prefect-dask; flow runs only).",
+    )
+    dask_address: str | None = Field(
+        None,
+        description="With task_runner=dask: the scheduler to use (tcp://host:8786); unset starts a local "
+        "cluster for the run.",
+    )
+    dask_workers: int = Field(
+        1,
+        ge=1,
+        description="Worker processes of the local Dask cluster; each loads the encoders and uses every core "
+        "for inference, so 1 per 2-4 cores.",
+    )
+    dask_batches_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="Batches kept on the Dask cluster at once; default: twice its workers.",
+    )
+
     @model_validator(mode="after")
     def _check_store(self) -> Settings:
         if self.store == "ducklake" and not (self.ducklake_catalog and self.ducklake_data):

@@ -221,17 +221,15 @@ def test_run_seconds_are_recorded_per_stage(con) -> None:
 
 @pytest.mark.slow
 def test_a_held_database_skips_vector_reuse_instead_of_failing_the_batch(tmp_path: Path) -> None:
-    from monitor.pipeline.stages import _StoredVectors
+    from monitor.pipeline.analysis import _StoredVectors
 
     db = tmp_path / "m.duckdb"
     with store.connect(db):
         pass
     settings = Settings(db=db, topics=REPO / "topics.yaml", db_lock_timeout_s=0.3)
-    found: set[str] = set()
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db), "3"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        assert _StoredVectors(settings, "all-MiniLM-L6-v2", found)(["0" * 64]) == {}
+        assert _StoredVectors(settings, "all-MiniLM-L6-v2")(["0" * 64]) == {}
     finally:
         holder.wait(timeout=30)
-    assert found == set()

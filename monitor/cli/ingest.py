@@ -96,8 +96,12 @@ def _run(args: argparse.Namespace, feeds: Path, allow: list[str] | None, poll_al
         print(f"monitor: skipping {rejected.error}", file=sys.stderr)
     owned = settings.feed_shard().select(feed_list.feeds)
     in_shard = f" (shard {settings.shard}: {len(owned)} of {len(feed_list.feeds)})" if settings.shard else ""
+    on_dask = ""
+    if settings.task_runner == "dask":
+        cluster = settings.dask_address or f"a local cluster of {settings.dask_workers} workers"
+        on_dask = f"; extracting and embedding on Dask ({cluster})"
     print(
-        f"monitor: polling {len(owned)} feeds from {feeds}{in_shard}; store {settings.store_target}",
+        f"monitor: polling {len(owned)} feeds from {feeds}{in_shard}; store {settings.store_target}{on_dask}",
         file=sys.stderr,
     )
     started = time.monotonic()

@@ -112,6 +112,20 @@ def passage_hash(text: str) -> str:
 Reuse = Callable[[Sequence[str]], Mapping[str, np.ndarray]]
 
 
+def passage_keys(
+    documents: Sequence[tuple[str, str | None, str]], words: int = 180, overlap: int = 30
+) -> list[tuple[str, int, str, str]]:
+    """``(article_id, seq, text, hash)`` of every passage of ``(article_id, title, text)`` documents.
+
+    The passages :func:`embed_passages` embeds, so a caller can look up their stored vectors first.
+    """
+    return [
+        (article_id, seq, text, passage_hash(text))
+        for article_id, title, body in documents
+        for seq, text in enumerate(split_passages(title, body, words, overlap))
+    ]
+
+
 def embed_passages(
     encoder: Encoder,
     documents: Sequence[tuple[str, str | None, str]],
@@ -129,11 +143,7 @@ def embed_passages(
     Returns:
         Passages of all documents, in document order then passage order, each naming the encoder.
     """
-    keyed = [
-        (article_id, seq, text, passage_hash(text))
-        for article_id, title, body in documents
-        for seq, text in enumerate(split_passages(title, body, words, overlap))
-    ]
+    keyed = passage_keys(documents, words, overlap)
     known = dict(reuse([k[3] for k in keyed])) if reuse and keyed else {}
     todo: dict[str, str] = {}
     for _, _, text, digest in keyed:

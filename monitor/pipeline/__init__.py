@@ -10,6 +10,14 @@ the Prefect flow (``flows/ingest.py``) wraps each one in a task and hands them o
 while tests, benchmarks and the CLI can call the same code directly.
 """
 
+from monitor.pipeline.analysis import (
+    Analysed,
+    Cluster,
+    Extracted,
+    analyse,
+    embed_on_worker,
+    extract_on_worker,
+)
 from monitor.pipeline.records import (
     RUN_COUNTERS,
     STAGE_SECONDS,
@@ -29,6 +37,7 @@ from monitor.pipeline.stages import (
     publish,
     record,
     report_markdown,
+    save,
     snapshot,
     start,
     store_batch,
@@ -38,14 +47,20 @@ __all__ = [
     "RUN_COUNTERS",
     "STAGE_SECONDS",
     "AllFeedsFailed",
+    "Analysed",
     "BatchResult",
+    "Cluster",
     "Downloaded",
+    "Extracted",
     "RunStart",
     "RunSummary",
     "Stages",
+    "analyse",
     "batches",
     "deliver",
     "download",
+    "embed_on_worker",
+    "extract_on_worker",
     "finish",
     "poll",
     "process",
@@ -53,6 +68,7 @@ __all__ = [
     "record",
     "report_markdown",
     "run_ingest",
+    "save",
     "snapshot",
     "start",
     "store_batch",

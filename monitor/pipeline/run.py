@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,13 @@ from monitor.models import (
     FetchStatus,
     Topic,
 )
+from monitor.pipeline.analysis import (
+    Cluster,
+    Extracted,
+    embed_on_worker,
+    extract_on_worker,
+    stored_vectors_for,
+)
 from monitor.pipeline.memory import return_freed_memory
 from monitor.pipeline.network import NetworkSession
 from monitor.pipeline.records import (
@@ -33,7 +41,18 @@ from monitor.pipeline.records import (
     RunSummary,
     logger,
 )
-from monitor.pipeline.stages import deliver, download, finish, poll, process, publish, record, snapshot, start
+from monitor.pipeline.stages import (
+    deliver,
+    download,
+    finish,
+    poll,
+    process,
+    publish,
+    record,
+    save,
+    snapshot,
+    start,
+)
 from monitor.store.readcopy import Refresh, Snapshot
 
 
@@ -54,6 +73,12 @@ class Stages:
     # ``submit(download, settings, entries, session)`` returns something with ``.result()``.
     # None: a thread of the pipeline's own. Prefect passes its task runner's submit.
     submit: Callable[..., Any] | None = None
+    # With a cluster, a batch is not ``process``ed here: ``extract`` and ``embed`` go to the
+    # cluster (see monitor.pipeline.analysis) and ``save`` stores what comes back.
+    cluster: Cluster | None = None
+    extract: Callable[[Settings, Downloaded], Extracted] = extract_on_worker
+    embed: Callable[..., Any] = embed_on_worker
+    save: Callable[[Settings, str, Any, list[Topic]], BatchResult] = save
 
 
 # --- policy -------------------------------------------------------------------------------
@@ -229,20 +254,92 @@ def _poll_and_process(
             with store.connect(settings.store_target, lock_timeout_s=settings.db_lock_timeout_s) as con:
                 store.save_topics(con, routing.topics)
         work = batches(todo, settings.batch_size)
-        # Batch N+1 downloads while batch N is extracted, embedded and stored.
-        ahead = submit(stages.download, settings, work[0], session)
+        downloads = _Downloads(settings, stages, summary, work, session, submit)
+        if stages.cluster is not None:
+            _process_on_cluster(settings, stages, stages.cluster, summary, downloads, topics, routing, log)
+            return
         for number in range(1, len(work) + 1):
-            t0 = clock()
-            downloaded = ahead.result()
-            summary.add(seconds={"fetch_s": downloaded.seconds, "fetch_wait_s": clock() - t0})
-            if number < len(work):
-                ahead = submit(stages.download, settings, work[number], session)
+            downloaded = downloads.next()
             result = stages.process(settings, summary.run_id, downloaded, routing)
-            summary.add(result.counts, result.seconds)
-            log.info(
-                "batch %d/%d: %d pages, %d failed, %d articles stored, %d new matches",
-                number, len(work), result.counts["pages_fetched"], result.counts["pages_failed"],
-                result.counts["articles_stored"], result.counts["matches_new"],
-            )  # fmt: skip
+            _tally_batch(summary, result, number, len(work), log)
             del downloaded, result
+            return_freed_memory()
+
+
+class _Downloads:
+    """The run's batches, downloaded in order, each while the previous one is being processed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        stages: Stages,
+        summary: RunSummary,
+        work: list[Sequence[Entry]],
+        session: NetworkSession,
+        submit: Callable[..., Any],
+    ) -> None:
+        self.settings, self.stages, self.summary = settings, stages, summary
+        self.work, self.session, self.submit = work, session, submit
+        self.taken = 0
+        self.ahead = submit(stages.download, settings, work[0], session)
+
+    @property
+    def left(self) -> int:
+        """Batches not yet taken."""
+        return len(self.work) - self.taken
+
+    def next(self) -> Downloaded:
+        """The next batch's pages (waiting for its download), starting the download of the one after."""
+        t0 = time.monotonic()
+        downloaded: Downloaded = self.ahead.result()
+        self.summary.add(seconds={"fetch_s": downloaded.seconds, "fetch_wait_s": time.monotonic() - t0})
+        self.taken += 1
+        if self.taken < len(self.work):
+            self.ahead = self.submit(self.stages.download, self.settings, self.work[self.taken], self.session)
+        return downloaded
+
+
+def _tally_batch(summary: RunSummary, result: BatchResult, number: int, total: int, log: Log) -> None:
+    summary.add(result.counts, result.seconds)
+    log.info(
+        "batch %d/%d: %d pages, %d failed, %d articles stored, %d new matches",
+        number, total, result.counts["pages_fetched"], result.counts["pages_failed"],
+        result.counts["articles_stored"], result.counts["matches_new"],
+    )  # fmt: skip
+
+
+def _process_on_cluster(
+    settings: Settings,
+    stages: Stages,
+    cluster: Cluster,
+    summary: RunSummary,
+    downloads: _Downloads,
+    topics: list[Topic],
+    routing: Routing,
+    log: Log,
+) -> None:
+    """Keep up to ``cluster.capacity`` batches on the cluster; store each as it comes back, in order.
+
+    A batch is extracted there, its stored vectors are looked up here, it is embedded and
+    matched there, and it is stored here: cluster workers never open the store. Batches are
+    stored in the order they were downloaded, each in its own write window, as in one process.
+    """
+    total, stored = len(downloads.work), 0
+    extracting: deque[Any] = deque()
+    embedding: deque[Any] = deque()
+    capacity = max(cluster.capacity, 1)
+    while downloads.left or extracting or embedding:
+        while downloads.left and len(extracting) + len(embedding) < capacity:
+            extracting.append(cluster.submit(stages.extract, settings, downloads.next()))
+        if extracting:
+            extracted: Extracted = extracting.popleft().result()
+            known = stored_vectors_for(settings, extracted, routing)
+            embedding.append(cluster.submit(stages.embed, settings, extracted, topics, known))
+            del extracted, known
+        full = len(extracting) + len(embedding) >= capacity
+        if embedding and (full or not (downloads.left or extracting)):
+            stored += 1
+            result = stages.save(settings, summary.run_id, embedding.popleft().result(), routing.topics)
+            _tally_batch(summary, result, stored, total, log)
+            del result
             return_freed_memory()

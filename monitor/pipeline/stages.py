@@ -26,7 +26,7 @@ from monitor.models import (
     Passage,
     Topic,
 )
-from monitor.pipeline.extraction_worker import extract_pages
+from monitor.pipeline.analysis import Analysed, analyse
 from monitor.pipeline.network import NetworkSession
 from monitor.pipeline.records import (
     STORE_ATTEMPTS,
@@ -36,7 +36,6 @@ from monitor.pipeline.records import (
     RunSummary,
     logger,
 )
-from monitor.store.passages import stored_vectors
 from monitor.store.readcopy import Refresh, Snapshot, publish_snapshot, take_snapshot
 
 
@@ -109,7 +108,19 @@ def process(settings: Settings, run_id: str, batch: Downloaded, routing: Routing
     """Extract, embed and match one downloaded batch, then store it in one transaction.
 
     Each article is embedded by the encoder its language routes to, and scored by that
-    encoder's matcher.
+    encoder's matcher (:func:`monitor.pipeline.analysis.analyse`); then :func:`save`.
+
+    Returns:
+        The batch's counts and stage seconds (see :func:`save`).
+
+    Raises:
+        DatabaseBusy: the database stayed held through every attempt.
+    """
+    return save(settings, run_id, analyse(settings, batch, routing), routing.topics)
+
+
+def save(settings: Settings, run_id: str, analysed: Analysed, topics: list[Topic]) -> BatchResult:
+    """Store an analysed batch in one write window, with alert ledger rows for the topics' channels.
 
     A write that finds the database held by another process keeps the batch and tries
     again (``STORE_ATTEMPTS`` times, each waiting up to the lock timeout); only then does it
@@ -117,31 +128,25 @@ def process(settings: Settings, run_id: str, batch: Downloaded, routing: Routing
 
     Returns:
         The batch's counts (``pages_fetched``, ``pages_failed``, ``articles_stored``,
-        ``passages_stored``, ``matches_new``, ``alerts_new``) and stage seconds.
+        ``passages_stored``, ``passages_reused``, ``matches_new``, ``alerts_new``) and stage seconds.
 
     Raises:
         DatabaseBusy: the database stayed held through every attempt.
     """
-    clock = time.monotonic
-    t0 = clock()
-    articles, extract_failures = extract_pages(batch.pages, settings.extract_in_worker)
-    t1 = clock()
-    found: set[str] = set()
-    passages = routing.embed(
-        articles,
-        settings.passage_words,
-        settings.passage_overlap_words,
-        lambda model: _StoredVectors(settings, model, found),
-    )
-    t2 = clock()
-    matches = routing.match(articles, passages)
-    t3 = clock()
-    failures = [*batch.failures, *extract_failures]
-    routes = alert_service.routes(settings, routing.topics)
+    started = time.monotonic()
+    routes = alert_service.routes(settings, topics)
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
             with _connect(settings) as con:
-                saved = store_batch(con, run_id, articles, passages, matches, failures, routes)
+                saved = store_batch(
+                    con,
+                    run_id,
+                    analysed.articles,
+                    analysed.passages,
+                    analysed.matches,
+                    analysed.failures,
+                    routes,
+                )
             break
         except store.DatabaseBusy as exc:
             if attempt == STORE_ATTEMPTS:
@@ -150,36 +155,15 @@ def process(settings: Settings, run_id: str, batch: Downloaded, routing: Routing
                 "batch kept in memory, writing again (attempt %d of %d): %s", attempt + 1, STORE_ATTEMPTS, exc
             )
     counts = {
-        "passages_reused": sum(1 for p in passages if p.text_hash in found),
-        "pages_fetched": len(batch.pages),
-        "pages_failed": len(failures),
+        "passages_reused": analysed.passages_reused,
+        "pages_fetched": analysed.pages_fetched,
+        "pages_failed": len(analysed.failures),
         "articles_stored": saved["articles"],
         "passages_stored": saved["passages"],
         "matches_new": saved["matches"],
         "alerts_new": saved["alerts"],
     }
-    seconds = {"extract_s": t1 - t0, "embed_s": t2 - t1, "match_s": t3 - t2, "store_s": clock() - t3}
-    return BatchResult(counts, seconds)
-
-
-class _StoredVectors:
-    """Stored vectors of identical passages, looked up in a short read; remembers what it found."""
-
-    def __init__(self, settings: Settings, model: str, found: set[str]) -> None:
-        self.settings, self.model = settings, model
-        self.found = found
-
-    def __call__(self, hashes: Sequence[str]) -> dict[str, Any]:
-        try:
-            # No waiting on a held lock: the write below waits; this only saves encoder time.
-            with store.connect(self.settings.store_target, lock_timeout_s=0.0) as con:
-                vectors = stored_vectors(con, self.model, hashes)
-        except store.DatabaseBusy as exc:
-            # A held database means embedding these too, never losing the batch.
-            logger.warning("stored vectors not looked up, embedding every passage: %s", exc)
-            return {}
-        self.found |= set(vectors)
-        return vectors
+    return BatchResult(counts, {**analysed.seconds, "store_s": time.monotonic() - started})
 
 
 def store_batch(
