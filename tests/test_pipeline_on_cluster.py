@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from monitor import pipeline, store
 from monitor.config import Settings
@@ -37,8 +38,17 @@ class SpawnedCluster:
         self.lock = threading.Lock()
         self.in_flight = self.most_in_flight = self.submitted = 0
         self.functions: list[str] = []
+        self.secrets_seen: set[str] = set()
 
     def submit(self, fn: Any, *args: Any) -> Any:
+        for a in args:
+            if isinstance(a, Settings):
+                secrets = [
+                    a.webhook_secret and a.webhook_secret.get_secret_value(),
+                    a.ducklake_catalog,
+                    *a.alert_urls,
+                ]
+                self.secrets_seen |= {s for s in secrets if s}
         hidden = [a.model_copy(update={"db": NO_STORE}) if isinstance(a, Settings) else a for a in args]
         with self.lock:
             self.in_flight += 1
@@ -83,7 +93,12 @@ def test_a_cluster_run_stores_what_a_run_in_one_process_stores(tmp_path: Path, s
     alone = pipeline.run_ingest(here, poll_all=True)
     cluster = SpawnedCluster(capacity=3)
     try:
-        there = _settings(tmp_path, sample_site, "there")
+        there = _settings(tmp_path, sample_site, "there").model_copy(
+            update={
+                "webhook_secret": SecretStr("s3cret"),
+                "ducklake_catalog": "host=127.0.0.1 password=s3cret",
+            }
+        )
         summary = pipeline.run_ingest(there, poll_all=True, stages=Stages(cluster=cluster))
     finally:
         cluster.pool.shutdown()
@@ -94,6 +109,7 @@ def test_a_cluster_run_stores_what_a_run_in_one_process_stores(tmp_path: Path, s
         cluster.functions.count("extract_on_worker") == cluster.functions.count("embed_on_worker") == batches
     )
     assert 2 <= cluster.most_in_flight <= 3 and cluster.in_flight == 0
+    assert cluster.secrets_seen == set()  # workers get no secret they do not need
     assert summary.counts["articles_stored"] == alone.counts["articles_stored"] == SAMPLE_ARTICLES
     assert summary.counts["matches_new"] == alone.counts["matches_new"] >= 6
     assert summary.seconds["embed_s"] > 0 and summary.seconds["extract_s"] > 0

@@ -116,6 +116,14 @@ def analyse(settings: Settings, batch: Downloaded, routing: Routing) -> Analysed
 # --- on a cluster -------------------------------------------------------------------------
 
 
+def settings_for_workers(settings: Settings) -> Settings:
+    """The run's settings as a cluster worker gets them: without alert channels, the webhook
+    secret or the catalog's connection string (a worker needs none; the wire may be plain TCP)."""
+    return settings.model_copy(
+        update={"alert_urls": [], "alert_urls_secret": None, "webhook_secret": None, "ducklake_catalog": None}
+    )
+
+
 def extract_on_worker(settings: Settings, batch: Downloaded) -> Extracted:
     """Extract a batch in this process: a cluster worker is already a process of its own."""
     return extract(batch, in_worker=False)

@@ -28,6 +28,7 @@ from monitor.pipeline.analysis import (
     Extracted,
     embed_on_worker,
     extract_on_worker,
+    settings_for_workers,
     stored_vectors_for,
 )
 from monitor.pipeline.memory import return_freed_memory
@@ -325,16 +326,17 @@ def _process_on_cluster(
     stored in the order they were downloaded, each in its own write window, as in one process.
     """
     total, stored = len(downloads.work), 0
+    shipped = settings_for_workers(settings)
     extracting: deque[Any] = deque()
     embedding: deque[Any] = deque()
     capacity = max(cluster.capacity, 1)
     while downloads.left or extracting or embedding:
         while downloads.left and len(extracting) + len(embedding) < capacity:
-            extracting.append(cluster.submit(stages.extract, settings, downloads.next()))
+            extracting.append(cluster.submit(stages.extract, shipped, downloads.next()))
         if extracting:
             extracted: Extracted = extracting.popleft().result()
             known = stored_vectors_for(settings, extracted, routing)
-            embedding.append(cluster.submit(stages.embed, settings, extracted, topics, known))
+            embedding.append(cluster.submit(stages.embed, shipped, extracted, topics, known))
             del extracted, known
         full = len(extracting) + len(embedding) >= capacity
         if embedding and (full or not (downloads.left or extracting)):
