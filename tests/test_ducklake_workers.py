@@ -142,10 +142,12 @@ def raced(postgres, api_url: str, tmp_path_factory: pytest.TempPathFactory):
                               "--db", str(single)], env=env_file, cwd=workdir, capture_output=True, text=True,
                              timeout=600)  # fmt: skip
         assert ref.returncode == 0, ref.stderr[-3000:]
-        # And one unsharded worker into a second lake, fed exactly as the file was.
+        # And one unsharded worker into a second lake, fed exactly as the file was: the same batches
+        # too, since a batch's composition moves fp32 scores by ~1e-5, enough to flip a borderline match.
         sequential = DuckLakeTarget(postgres.create_database("sequential"), str(workdir / "sequential") + "/")
         seq = subprocess.run([*MONITOR, "run", "--all", "--feeds", str(feeds), "--topics", str(REPO / "topics.yaml"),
-                              "--db", str(single)], env=_lake_env(sequential, api_url), cwd=workdir,
+                              "--db", str(single)], env=_lake_env(sequential, api_url, MONITOR_BATCH_SIZE="4"),
+                             cwd=workdir,
                              capture_output=True, text=True, timeout=600)  # fmt: skip
         assert seq.returncode == 0, seq.stderr[-3000:]
     return site, target, single, workdir, sequential
