@@ -157,15 +157,14 @@ def stored_vectors_for(
 
     Read in the run's process, so that cluster workers need no access to the store.
     """
-    hashes: dict[str, list[str]] = defaultdict(list)
-    for article in extracted.articles:
-        keys = passage_keys(
-            [(article.article_id, article.title, article.text)],
-            settings.passage_words,
-            settings.passage_overlap_words,
-        )
-        hashes[routing.encoder_name_for(article.language)] += [digest for *_, digest in keys]
-    return {model: dict(_StoredVectors(settings, model)(group)) for model, group in hashes.items() if group}
+    documents: dict[str, list[tuple[str, str | None, str]]] = defaultdict(list)
+    for a in extracted.articles:
+        documents[routing.encoder_name_for(a.language)].append((a.article_id, a.title, a.text))
+    words, overlap = settings.passage_words, settings.passage_overlap_words
+    return {
+        model: _StoredVectors(settings, model)([k[3] for k in passage_keys(group, words, overlap)])
+        for model, group in documents.items()
+    }
 
 
 class _Known:
