@@ -134,3 +134,15 @@ def test_monitor_run_on_a_local_cluster_with_no_prefect_server(tmp_path: Path, s
     assert f"{SAMPLE_ARTICLES} articles" in proc.stdout
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM articles").fetchone() == (SAMPLE_ARTICLES,)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_before_the_run_touches_the_store(closed_port: int) -> None:
+    from flows.cluster import compute_cluster
+    from monitor.config import Settings
+
+    address = f"tcp://127.0.0.1:{closed_port}"
+    with (
+        pytest.raises(OSError, match=f"connect to {address}"),
+        compute_cluster(Settings(task_runner="dask", dask_address=address)),
+    ):
+        pytest.fail("a cluster that cannot be reached was handed to the run")
