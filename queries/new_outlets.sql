@@ -8,8 +8,10 @@ WITH flagged AS (
     FROM matches AS m JOIN articles AS a USING (article_id) LEFT JOIN sources AS s ON s.source_id = a.source_id
 ),
 firsts AS (
+    -- Ordering by (time, url) makes the first article one row, the same on every run: articles
+    -- published in the same minute would otherwise tie, and each column could pick another.
     SELECT topic_id, outlet, min(at_time) AS first_flagged_at, count(*) AS flagged,
-           arg_min(title, at_time) AS first_title, arg_min(url, at_time) AS first_url
+           arg_min(title, (at_time, url)) AS first_title, arg_min(url, (at_time, url)) AS first_url
     FROM flagged GROUP BY topic_id, outlet
 )
 SELECT topic_id AS topic, outlet, first_flagged_at, flagged, first_title, first_url

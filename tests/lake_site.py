@@ -18,10 +18,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from monitor.demo import load_manifest, site_root
+from monitor.demo.clock import days_since_authored, shift_dates
 from monitor.ingest.shards import shard_of
 from monitor.ingest.urls import canonicalize, stable_id
 
@@ -40,6 +42,8 @@ class LakeSite:
     rewrites: dict[str, str] = field(default_factory=dict)  # /rewrites/ path → its original
     shared: list[str] = field(default_factory=list)  # originals listed in both shards
     delay_s: float = 0.0  # latency of every article page
+    # Days the sample site's dates move forward (monitor.demo.clock), fixed for the site's life.
+    days: int = field(default_factory=lambda: days_since_authored(datetime.now(UTC)))
 
     def url(self, path: str) -> str:
         """The absolute URL of a page path."""
@@ -54,13 +58,13 @@ class LakeSite:
         return {stable_id(canonicalize(self.url(p))) for pages in self.listing.values() for p in pages}
 
 
-def _page(path: str, base: str) -> bytes | None:
+def _page(path: str, base: str, days: int) -> bytes | None:
     kind, _, name = path.strip("/").partition("/")
     slug = name.removesuffix(".html")
     source = site_root() / "articles" / f"{slug}.html"
     if kind not in ("articles", "copies", "rewrites") or not source.is_file():
         return None
-    html = source.read_text(encoding="utf-8")
+    html = shift_dates(source.read_text(encoding="utf-8"), days)
     if kind != "articles":
         # The copy names itself as canonical, as a syndicating outlet's page does.
         html = html.replace(f"{{{{BASE}}}}/articles/{slug}.html", f"{{{{BASE}}}}/{kind}/{slug}.html")
@@ -79,10 +83,11 @@ def _feed(site: LakeSite, path: str) -> bytes:
         f"<guid>{site.url(p)}</guid><pubDate>Wed, 25 Nov 2026 0{i % 10}:00:00 GMT</pubDate></item>"
         for i, p in enumerate(site.listing[path])
     )
-    return (
+    feed = (
         f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{path}</title>'
         f"<link>{site.base}/</link><description>lake site</description>{items}</channel></rss>"
-    ).encode()
+    )
+    return shift_dates(feed, site.days).encode()
 
 
 def _plan(site: LakeSite) -> None:
@@ -129,7 +134,7 @@ def serve_lake_site(delay_s: float = 0.0) -> Iterator[LakeSite]:
             if path in site.listing:
                 body, kind = _feed(site, path), "application/rss+xml"
             else:
-                page = _page(path, site.base)
+                page = _page(path, site.base, site.days)
                 if page is None:
                     self.send_error(404)
                     return

@@ -135,3 +135,30 @@ def test_sql_list_shows_every_query_with_its_header(capsys: pytest.CaptureFixtur
     for query in QUERIES:
         assert f"queries/{query.name}" in out
         assert header(query)["Answers"][:40] in out
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["a-first", "b-first"])
+def test_new_outlets_names_one_first_article_when_two_share_the_minute(order: int) -> None:
+    # Only the columns the query reads; two articles of one outlet published at the same time,
+    # inserted in either order, must give the same first article, title and URL of one row.
+    con = duckdb.connect()
+    con.execute("CREATE TABLE sources (source_id TEXT, name TEXT)")
+    con.execute(
+        "CREATE TABLE articles (article_id TEXT, source_id TEXT, site_name TEXT, title TEXT, url TEXT,"
+        " published_at TIMESTAMPTZ, fetched_at TIMESTAMPTZ)"
+    )
+    con.execute("CREATE TABLE matches (article_id TEXT, topic_id TEXT)")
+    rows = [("a", "Title of b-page", "https://x.test/b"), ("b", "Title of a-page", "https://x.test/a")][
+        ::order
+    ]
+    published = con.execute("SELECT date_trunc('minute', now() - INTERVAL 1 DAY)").fetchone()[0]
+    for article_id, title, url in rows:
+        con.execute(
+            "INSERT INTO articles VALUES (?, 's', 'Outlet', ?, ?, ?, now())",
+            [article_id, title, url, published],
+        )
+        con.execute("INSERT INTO matches VALUES (?, 'iran-missiles')", [article_id])
+    got = con.execute((REPO / "queries/new_outlets.sql").read_text(encoding="utf-8")).fetchall()
+    assert [(r[0], r[1], r[3], r[4], r[5]) for r in got] == [
+        ("iran-missiles", "Outlet", 2, "Title of a-page", "https://x.test/a")
+    ]

@@ -1,7 +1,9 @@
 """A small sample news site, served on 127.0.0.1, to try the monitor offline.
 
 The site's feeds and pages live in ``monitor/sample_site``; every ``{{BASE}}``
-in them is replaced by the server's own origin when served.
+in them is replaced by the server's own origin when served, and every date is moved forward
+to the days before the server started (:mod:`monitor.demo.clock`), so that the site always
+reads as last week's news.
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from monitor.demo.clock import days_since_authored, shift_dates
 
 CONTENT_TYPES = {
     ".xml": "application/rss+xml; charset=utf-8",
@@ -43,6 +48,7 @@ def load_manifest() -> list[dict[str, Any]]:
 class _SiteHandler(BaseHTTPRequestHandler):
     root: Path
     base: str
+    days: int
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].split("#", 1)[0]
@@ -52,7 +58,8 @@ class _SiteHandler(BaseHTTPRequestHandler):
         if self.root not in target.parents or not target.is_file() or target.suffix not in CONTENT_TYPES:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
-        body = target.read_text(encoding="utf-8").replace("{{BASE}}", self.base).encode("utf-8")
+        text = shift_dates(target.read_text(encoding="utf-8"), self.days)
+        body = text.replace("{{BASE}}", self.base).encode("utf-8")
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", CONTENT_TYPES[target.suffix])
         self.send_header("Content-Length", str(len(body)))
@@ -82,6 +89,7 @@ def serve_sample_site(port: int = 0, host: str = "127.0.0.1") -> Iterator[str]:
     server.daemon_threads = True
     base = f"http://{host}:{server.server_address[1]}"
     handler.base = base
+    handler.days = days_since_authored(datetime.now(UTC))  # fixed at start: one run sees one site
     thread = threading.Thread(target=server.serve_forever, name="sample-site", daemon=True)
     thread.start()
     try:
