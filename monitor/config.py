@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from monitor.ingest.http import FetchLimits
 from monitor.ingest.shards import Shard, parse_shard
 from monitor.matching.embedding.encoder import DEFAULT_EMBEDDER
-from monitor.store.ducklake import DuckLakeTarget
+from monitor.store.ducklake import DuckLakeTarget, S3Access
 
 DEFAULT_USER_AGENT = (
     "news-coverage-monitor/0.1 (+https://github.com/news-coverage-monitor; set MONITOR_USER_AGENT)"
@@ -142,6 +142,19 @@ class Settings(BaseSettings):
     ducklake_data: str | None = Field(
         None, description="DuckLake's data path for Parquet files: a directory, or s3://bucket/prefix."
     )
+    s3_endpoint: str | None = Field(
+        None,
+        description="With an s3:// data path: the S3-compatible service, http(s)://host:port or host:port "
+        "(HTTPS); unset: AWS S3.",
+    )
+    s3_key_id: str | None = Field(None, description="With an s3:// data path: the access key id.")
+    s3_secret: SecretStr | None = Field(None, description="With an s3:// data path: the secret access key.")
+    s3_region: str = Field("us-east-1", description="With an s3:// data path: the bucket's region.")
+    s3_url_style: Literal["path", "vhost"] | None = Field(
+        None,
+        description="With an s3:// data path: bucket in the path or in the host name; default: path with "
+        "an endpoint (MinIO and most self-hosted services), vhost on AWS.",
+    )
 
     task_runner: Literal["threads", "dask"] = Field(
         "threads",
@@ -169,13 +182,30 @@ class Settings(BaseSettings):
     def _check_store(self) -> Settings:
         if self.store == "ducklake" and not (self.ducklake_catalog and self.ducklake_data):
             raise ValueError("store=ducklake needs MONITOR_DUCKLAKE_CATALOG and MONITOR_DUCKLAKE_DATA")
+        if (self.s3_key_id is None) != (self.s3_secret is None):
+            raise ValueError("MONITOR_S3_KEY_ID and MONITOR_S3_SECRET go together")
         return self
+
+    @property
+    def s3_access(self) -> S3Access | None:
+        """The object store's credentials for DuckDB, or None when none are set."""
+        if self.s3_key_id is None or self.s3_secret is None:
+            return None
+        endpoint, use_ssl = self.s3_endpoint, True
+        if endpoint is not None:
+            scheme, _, rest = endpoint.partition("://")
+            if rest:
+                endpoint, use_ssl = rest.rstrip("/"), scheme.lower() != "http"
+        url_style = self.s3_url_style or ("path" if endpoint else "vhost")
+        return S3Access(
+            self.s3_key_id, self.s3_secret.get_secret_value(), endpoint, self.s3_region, url_style, use_ssl
+        )
 
     @property
     def store_target(self) -> Path | DuckLakeTarget:
         """What the storage package opens: the DuckDB file, or the DuckLake store."""
         if self.store == "ducklake" and self.ducklake_catalog and self.ducklake_data:
-            return DuckLakeTarget(self.ducklake_catalog, self.ducklake_data)
+            return DuckLakeTarget(self.ducklake_catalog, self.ducklake_data, self.s3_access)
         return self.db
 
     @field_validator("shard")

@@ -140,6 +140,15 @@ def postgres() -> Iterator[object]:
         pytest.skip(str(exc))
 
 
+@pytest.fixture(scope="session")
+def object_store() -> Iterator[object]:
+    """An S3-compatible object store on 127.0.0.1 (moto's S3 server), for DuckLake data on s3://."""
+    from tests.object_store import running_object_store
+
+    with running_object_store() as server:
+        yield server
+
+
 @pytest.fixture
 def ducklake_target(postgres, tmp_path: Path, request: pytest.FixtureRequest):
     """A fresh, empty DuckLake store: its own catalog database and data directory."""

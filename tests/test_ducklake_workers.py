@@ -216,6 +216,35 @@ def test_a_worker_killed_inside_a_write_window_loses_and_duplicates_nothing_when
     assert status == ("abandoned",)
 
 
+@pytest.mark.slow
+def test_two_racing_workers_on_an_s3_data_path_store_every_article_once_in_the_bucket(
+    postgres, object_store, api_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = object_store.create_bucket("lake-race")
+    target = DuckLakeTarget(
+        postgres.create_database("raced_s3"), f"s3://{bucket}/monitor/", object_store.access()
+    )
+    s3 = {"MONITOR_S3_ENDPOINT": object_store.url, "MONITOR_S3_KEY_ID": target.s3.key_id,
+          "MONITOR_S3_SECRET": target.s3.secret}  # fmt: skip
+    with serve_lake_site(delay_s=0.05) as site:
+        feeds = _feeds_file(site, tmp_path / "feeds.yaml")
+        env = _lake_env(target, api_url, MONITOR_BATCH_SIZE="4", **s3)
+        workers = {shard: _worker(shard, feeds, tmp_path, env) for shard in ("1/2", "2/2")}
+        for shard, proc in workers.items():
+            _finish(proc, tmp_path, shard)
+    with store.connect(target, read_only=True) as con:
+        lake = _exactly_once(con, site)
+        _stories_cross_shards(con, site)
+    assert lake["articles"] == len(site.originals) + len(site.rewrites) and lake["alerts"] >= 4
+    keys = object_store.keys(bucket, "monitor/")
+    assert any(k.startswith("monitor/main/passages/") and k.endswith(".parquet") for k in keys), keys
+    assert not list(tmp_path.glob("**/*.parquet"))  # nothing went to a local directory instead
+    # Analysts read the bucket through the same settings.
+    rows = _query_rows(monkeypatch, env, tmp_path / "unused.duckdb", REPO / "queries" / "new_matches_24h.sql")
+    listed = {site.url(page) for pages in site.listing.values() for page in pages}
+    assert rows and {r["url"] for r in rows} <= listed
+
+
 # ---------------------------------------------------------------- queries/ on both backends
 
 QUERIES = sorted((REPO / "queries").glob("*.sql"))

@@ -46,6 +46,8 @@ class SpawnedCluster:
                 secrets = [
                     a.webhook_secret and a.webhook_secret.get_secret_value(),
                     a.ducklake_catalog,
+                    a.s3_key_id,
+                    a.s3_secret and a.s3_secret.get_secret_value(),
                     *a.alert_urls,
                 ]
                 self.secrets_seen |= {s for s in secrets if s}
@@ -97,6 +99,8 @@ def test_a_cluster_run_stores_what_a_run_in_one_process_stores(tmp_path: Path, s
             update={
                 "webhook_secret": SecretStr("s3cret"),
                 "ducklake_catalog": "host=127.0.0.1 password=s3cret",
+                "s3_key_id": "lake-key",
+                "s3_secret": SecretStr("lake-s3cret"),
             }
         )
         summary = pipeline.run_ingest(there, poll_all=True, stages=Stages(cluster=cluster))

@@ -118,9 +118,17 @@ def analyse(settings: Settings, batch: Downloaded, routing: Routing) -> Analysed
 
 def settings_for_workers(settings: Settings) -> Settings:
     """The run's settings as a cluster worker gets them: without alert channels, the webhook
-    secret or the catalog's connection string (a worker needs none; the wire may be plain TCP)."""
+    secret, the catalog's connection string or the object store's keys (a worker needs none; the
+    wire may be plain TCP)."""
     return settings.model_copy(
-        update={"alert_urls": [], "alert_urls_secret": None, "webhook_secret": None, "ducklake_catalog": None}
+        update={
+            "alert_urls": [],
+            "alert_urls_secret": None,
+            "webhook_secret": None,
+            "ducklake_catalog": None,
+            "s3_key_id": None,
+            "s3_secret": None,
+        }
     )
 
 

@@ -29,7 +29,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -47,6 +47,32 @@ class DuckLakeError(RuntimeError):
     """Raised when the DuckLake store cannot be opened (catalog unreachable, extension missing)."""
 
 
+# Data paths DuckDB reads through httpfs rather than the local file system.
+OBJECT_STORE_SCHEMES = ("s3://", "gs://", "r2://", "https://")
+
+
+@dataclass(frozen=True)
+class S3Access:
+    """How DuckDB reaches an S3-compatible object store (MinIO, Ceph, R2, AWS S3).
+
+    Attributes:
+        key_id: the access key id.
+        secret: the secret access key (never printed: excluded from repr).
+        endpoint: ``host:port`` of the service; None: AWS S3 itself.
+        region: the bucket's region.
+        url_style: ``path`` (bucket in the path, what MinIO and most self-hosted services
+            expect) or ``vhost`` (bucket in the host name, AWS's default).
+        use_ssl: HTTPS to the endpoint.
+    """
+
+    key_id: str
+    secret: str = field(repr=False)
+    endpoint: str | None = None
+    region: str = "us-east-1"
+    url_style: str = "vhost"
+    use_ssl: bool = True
+
+
 @dataclass(frozen=True)
 class DuckLakeTarget:
     """Where a DuckLake store lives.
@@ -55,14 +81,23 @@ class DuckLakeTarget:
         catalog: a libpq connection string for the PostgreSQL catalog database
             (``host=127.0.0.1 port=5432 dbname=monitor user=monitor``).
         data: the data path for Parquet files: a local directory or an ``s3://`` URL.
+        s3: credentials for an ``s3://`` data path; None: DuckDB's own secrets, if any
+            (``CREATE PERSISTENT SECRET``), are what it uses.
     """
 
     catalog: str
     data: str
+    s3: S3Access | None = None
 
     def __str__(self) -> str:
         masked = re.sub(r"(password\s*=\s*)\S+", r"\1***", self.catalog)
-        return f"ducklake (catalog {masked}, data {self.data})"
+        endpoint = f" at {self.s3.endpoint}" if self.s3 and self.s3.endpoint else ""
+        return f"ducklake (catalog {masked}, data {self.data}{endpoint})"
+
+    @property
+    def on_object_store(self) -> bool:
+        """Whether the data path is an object-store URL (read and written through httpfs)."""
+        return self.data.startswith(OBJECT_STORE_SCHEMES)
 
     @property
     def lock_key(self) -> int:
@@ -75,6 +110,26 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _create_s3_secret(con: duckdb.DuckDBPyConnection, s3: S3Access, scope: str) -> None:
+    """A temporary DuckDB secret (this connection only, never written to disk) for the data path."""
+    options = {
+        "KEY_ID": _quote(s3.key_id),
+        "SECRET": _quote(s3.secret),
+        "REGION": _quote(s3.region),
+        "URL_STYLE": _quote(s3.url_style),
+        "USE_SSL": "true" if s3.use_ssl else "false",
+        "SCOPE": _quote(scope),
+    }
+    if s3.endpoint:
+        options["ENDPOINT"] = _quote(s3.endpoint)
+    # CREATE SECRET takes no parameters: the settings' strings go in as quoted literals.
+    con.execute(
+        "CREATE TEMPORARY SECRET monitor_lake_s3 (TYPE s3, "
+        + ", ".join(f"{key} {value}" for key, value in options.items())
+        + ")"
+    )
+
+
 def attach(target: DuckLakeTarget, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection whose default catalog is the DuckLake store.
 
@@ -85,12 +140,10 @@ def attach(target: DuckLakeTarget, read_only: bool = False) -> duckdb.DuckDBPyCo
     try:
         for name in ("ducklake", "postgres"):
             extensions.require(con, name)
-        if target.data.startswith(("s3://", "gs://", "r2://", "https://")) and not extensions.load(
-            con, "httpfs"
-        ):
-            raise DuckLakeError(
-                f"data path {target.data} needs the httpfs extension (pip install duckdb-extension-httpfs)"
-            )
+        if target.on_object_store:
+            extensions.require(con, "httpfs")
+            if target.s3 is not None:
+                _create_s3_secret(con, target.s3, target.data)
         options = f"DATA_PATH {_quote(target.data)}" + (", READ_ONLY" if read_only else "")
         # ATTACH takes no parameters: the settings' strings go in as quoted literals.
         con.execute(f"ATTACH {_quote('ducklake:postgres:' + target.catalog)} AS {CATALOG} ({options})")

@@ -12,6 +12,7 @@ PACKAGES = {
     "fts": "duckdb_extension_fts",
     "ducklake": "duckdb_extension_ducklake",
     "postgres": "duckdb_extension_postgres",
+    "httpfs": "duckdb_extension_httpfs",
 }
 
 

@@ -231,6 +231,10 @@ def test_killed_run_rerun_leaves_no_duplicates_and_no_gaps(tmp_path: Path, scrip
             "monitor: invalid settings: store=ducklake needs MONITOR_DUCKLAKE_CATALOG",
         ),
         ({"MONITOR_STORE": "sqlite"}, "monitor: invalid setting store (MONITOR_STORE): "),
+        (
+            {"MONITOR_S3_KEY_ID": "lake-key"},
+            "monitor: invalid settings: MONITOR_S3_KEY_ID and MONITOR_S3_SECRET go together",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it_and_exit_2(

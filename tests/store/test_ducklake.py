@@ -169,3 +169,39 @@ def test_maintenance_compacts_the_lake_and_exports_finished_days(ducklake_target
     assert ("articles", 2) in exported
     assert list((tmp_path / "exports" / "articles").glob("day=*/articles.parquet"))
     assert timedelta(0) <= timedelta(seconds=report.seconds["checkpoint_vacuum_s"]) < timedelta(seconds=60)
+
+
+def test_a_lake_on_an_s3_bucket_stores_a_batch_once_and_keeps_its_files_in_the_bucket(
+    postgres, object_store, tmp_path: Path
+) -> None:
+    from monitor.config import Settings
+    from monitor.maintenance import run_maintenance
+
+    bucket = object_store.create_bucket("lake-batch")
+    settings = Settings(
+        db=tmp_path / "unused.duckdb", store="ducklake", ducklake_catalog=postgres.create_database("lake_s3"),
+        ducklake_data=f"s3://{bucket}/monitor/", s3_endpoint=object_store.url, s3_key_id="monitor-test-key",
+        s3_secret="monitor-test-secret", export_dir=tmp_path / "exports",
+    )  # fmt: skip
+    target = settings.store_target
+    assert isinstance(target, DuckLakeTarget) and target.s3 == object_store.access()
+    assert "monitor-test-secret" not in repr(target) + str(target)
+    with store.connect(target) as con:
+        sighted(con, 1, 2)
+        run = start_run(con)
+        args = ([article(1), article(2)], passages(1) + passages(2), [match(1)], [])
+        assert store_batch(con, run, *args)["articles"] == 2
+        assert set(store_batch(con, run, *args).values()) == {0}
+    report = run_maintenance(settings)  # DuckLake's CHECKPOINT flushes inlined rows to Parquet files
+    assert ("articles", 2) in {(table, rows) for _, table, rows in report.exported}
+    keys = object_store.keys(bucket, "monitor/")
+    assert any(k.startswith("monitor/main/passages/") and k.endswith(".parquet") for k in keys), keys
+    with store.connect(target, read_only=True) as con:
+        assert counts(con) == {
+            "articles": 2, "passages": 4, "matches": 1, "alerts": 1, "page_failures": 0, "sightings": 2,
+        }  # fmt: skip
+        (vector_dims,) = con.execute("SELECT min(len(embedding)) FROM passages").fetchone()
+        assert vector_dims == 384
+    assert not list(tmp_path.glob("**/*.parquet")) or all(
+        "exports" in str(p) for p in tmp_path.glob("**/*.parquet")
+    )
