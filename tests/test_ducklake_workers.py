@@ -245,6 +245,35 @@ def test_two_racing_workers_on_an_s3_data_path_store_every_article_once_in_the_b
     assert rows and {r["url"] for r in rows} <= listed
 
 
+@pytest.mark.slow
+def test_an_unreachable_object_store_fails_the_run_naming_it_and_leaves_the_lake_as_it_was(
+    postgres, object_store, closed_port: int, api_url: str, tmp_path: Path
+) -> None:
+    from tests.object_store import KEY_ID, SECRET
+
+    bucket = object_store.create_bucket("lake-gone")
+    target = DuckLakeTarget(
+        postgres.create_database("dead_s3"), f"s3://{bucket}/monitor/", object_store.access()
+    )
+    with store.connect(target):
+        pass  # a migrated lake, whose object store then becomes unreachable
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        yaml.safe_dump({"feeds": [{"name": "Quiet", "url": f"http://127.0.0.1:{closed_port}/f"}]})
+    )
+    env = _lake_env(target, api_url, MONITOR_S3_ENDPOINT=f"http://127.0.0.1:{closed_port}",
+                    MONITOR_S3_KEY_ID=KEY_ID, MONITOR_S3_SECRET=SECRET)  # fmt: skip
+    result = subprocess.run([*MONITOR, "run", "--all", "--feeds", str(feeds), "--topics", str(REPO / "topics.yaml"),
+                             "--db", str(tmp_path / "u.duckdb")],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("monitor: run failed") and f"127.0.0.1:{closed_port}" in last, last
+    with store.connect(target, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sources").fetchone() == (0,)  # its window rolled back
+        assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+
+
 # ---------------------------------------------------------------- queries/ on both backends
 
 QUERIES = sorted((REPO / "queries").glob("*.sql"))
