@@ -204,3 +204,22 @@ def test_a_lake_on_an_s3_bucket_stores_a_batch_once_and_keeps_its_files_in_the_b
         assert vector_dims == 384
     # The only local Parquet files are maintenance's day exports.
     assert all("exports" in p.relative_to(tmp_path).parts for p in tmp_path.glob("**/*.parquet"))
+
+
+def test_s3_keys_with_quotes_reach_duckdb_as_literals_and_the_secret_is_scoped_to_the_data_path(
+    postgres, object_store
+) -> None:
+    from dataclasses import replace
+
+    bucket = object_store.create_bucket("lake-quotes")
+    access = replace(object_store.access(), key_id="o'key", secret="it's'); DROP TABLE x; --")
+    target = DuckLakeTarget(postgres.create_database("lake_quotes"), f"s3://{bucket}/q/", access)
+    con = ducklake.attach(target)
+    try:
+        secrets = con.execute("SELECT name, type, persistent, scope FROM duckdb_secrets()").fetchall()
+        con.execute("CREATE TABLE t AS SELECT range AS i FROM range(100)")  # above the inlining limit
+        assert con.execute("SELECT sum(i) FROM t").fetchone() == (4950,)
+    finally:
+        con.close()
+    assert secrets == [("monitor_lake_s3", "s3", False, [f"s3://{bucket}/q/"])]
+    assert any(k.startswith("q/main/t/") for k in object_store.keys(bucket))
